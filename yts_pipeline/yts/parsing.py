@@ -72,47 +72,57 @@ class MovieParseError(ValueError):
         self.rejected = RejectedMovie(external_id, field, reason)
 
 
-def parse_envelope(body: str | bytes, *, endpoint: str, where: str) -> dict[str, Any]:
-    """Check the ``{status, status_message, data, @meta}`` envelope and return ``data``."""
+def load_json(body: str | bytes, *, endpoint: str, where: str) -> Any:
+    """JSON or ``NotJsonError`` (HTML error pages, plain-text 429s and truncated bodies are retried)."""
     try:
-        doc = json.loads(body)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         snippet = (body[:80] if isinstance(body, str) else body[:80].decode("utf-8", "replace")).strip()
         raise NotJsonError(
             f"body is not JSON ({exc.__class__.__name__}: {exc}); starts with {snippet!r}",
             endpoint=endpoint, where=where, raw=body,
         ) from None
+
+
+def parse_envelope(doc: Any, *, endpoint: str, where: str) -> dict[str, Any]:
+    """Check the ``{status, status_message, data, @meta}`` envelope and return ``data``."""
     if not isinstance(doc, dict) or "status" not in doc:
         raise ForeignShapeError(
             "JSON without the YTS envelope (no 'status'); is this host really a YTS API?",
-            endpoint=endpoint, where=where, raw=body,
+            endpoint=endpoint, where=where, raw=_dump(doc),
         )
     if doc["status"] != "ok":
         raise ApiStatusError(
-            f"status {doc['status']!r}: {doc.get('status_message')!r}", endpoint=endpoint, where=where, raw=body
+            f"status {doc['status']!r}: {doc.get('status_message')!r}", endpoint=endpoint, where=where, raw=_dump(doc)
         )
     data = doc.get("data")
     if not isinstance(data, dict):
-        raise ForeignShapeError("envelope has no 'data' object", endpoint=endpoint, where=where, raw=body)
+        raise ForeignShapeError("envelope has no 'data' object", endpoint=endpoint, where=where, raw=_dump(doc))
     return data
 
 
 def parse_list_page(body: str | bytes, page: int) -> ListPage:
     """Parse a ``list_movies`` answer; bad movies are rejected one by one, the rest kept."""
+    return parse_list_document(load_json(body, endpoint="list_movies", where=f"page {page}"), page)
+
+
+def parse_list_document(doc: Any, page: int) -> ListPage:
+    """Parse an already-decoded ``list_movies`` answer (for example one kept in ``raw_list_pages``)."""
     where = f"page {page}"
-    data = parse_envelope(body, endpoint="list_movies", where=where)
+    data = parse_envelope(doc, endpoint="list_movies", where=where)
     try:
         movie_count = _int(data.get("movie_count"), "movie_count", minimum=0)
         limit = _int(data.get("limit"), "limit", minimum=0) or 0
     except _FieldError as exc:
-        raise PayloadError(f"field {exc.field!r} {exc.reason}", endpoint="list_movies", where=where, raw=body)
+        raise PayloadError(f"field {exc.field!r} {exc.reason}", endpoint="list_movies", where=where,
+                           raw=_dump(doc)) from None
     if movie_count is None:
-        raise ForeignShapeError("data has no 'movie_count'", endpoint="list_movies", where=where, raw=body)
+        raise ForeignShapeError("data has no 'movie_count'", endpoint="list_movies", where=where, raw=_dump(doc))
     items = data.get("movies")
     if items is None:
         items = []
     if not isinstance(items, list):
-        raise PayloadError("field 'movies' is not a list", endpoint="list_movies", where=where, raw=body)
+        raise PayloadError("field 'movies' is not a list", endpoint="list_movies", where=where, raw=_dump(doc))
     movies: dict[int, MovieRecord] = {}
     rejected = []
     for position, item in enumerate(items):
@@ -123,15 +133,14 @@ def parse_list_page(body: str | bytes, page: int) -> ListPage:
                             else RejectedMovie(f"#{position}", exc.rejected.field, exc.rejected.reason))
             continue
         movies.setdefault(record.external_id, record)  # a movie listed twice on a page is one movie
-    raw = json.loads(body)
-    return ListPage(page, movie_count, limit, tuple(movies.values()), tuple(rejected), raw)
+    return ListPage(page, movie_count, limit, tuple(movies.values()), tuple(rejected), doc)
 
 
 def parse_details(body: str | bytes, movie_id: int) -> DetailsResult:
     """Parse a ``movie_details`` answer; id 0 (or no movie) means the API does not know ``movie_id``."""
     where = f"movie {movie_id}"
-    data = parse_envelope(body, endpoint="movie_details", where=where)
-    raw = json.loads(body)
+    raw = load_json(body, endpoint="movie_details", where=where)
+    data = parse_envelope(raw, endpoint="movie_details", where=where)
     item = data.get("movie")
     if item is None or (isinstance(item, dict) and item.get("id") in (0, "0", None)):
         return DetailsResult(movie_id, None, raw)
@@ -183,6 +192,11 @@ def parse_movie(item: Any, *, is_details: bool) -> MovieRecord:
         rating=rating,
         is_details=is_details,
     )
+
+
+def _dump(doc: Any) -> str:
+    """The decoded answer as text again, kept on errors for diagnosis."""
+    return json.dumps(doc, ensure_ascii=False, default=str)
 
 
 class _FieldError(ValueError):
