@@ -1,0 +1,94 @@
+"""Jobs, the page-discovery sensor, the daily incremental schedule and the weekly full sweep."""
+
+import dagster as dg
+
+from yts_pipeline import mirror
+from yts_pipeline.assets.pages import catalog_sweep, movie_details, movies, raw_list_pages
+from yts_pipeline.assets.partitions import PAGES, contiguous_ranges, key_page, missing_page_keys, page_key, range_tags
+from yts_pipeline.db.pages import pages_with_details_failures
+from yts_pipeline.resources import DatabaseResource, YtsApiResource
+
+MIRROR_ASSETS = [raw_list_pages, movies, movie_details]
+
+sync_job = dg.define_asset_job(
+    "sync_pages", selection=dg.AssetSelection.assets(*MIRROR_ASSETS),
+    description="The whole chain for a range of pages: fetch, save, details (and embeddings).",
+)
+list_pass_job = dg.define_asset_job(
+    "list_pass", selection=dg.AssetSelection.assets(raw_list_pages, movies),
+    description="The fast pass: every movie from the list pages, no details calls (~25 min for the catalog).",
+)
+details_job = dg.define_asset_job(
+    "details_pass", selection=dg.AssetSelection.assets(movie_details),
+    description="The slow pass: details for stored movies that have none yet.",
+)
+sweep_job = dg.define_asset_job(
+    "sweep_removed_movies", selection=dg.AssetSelection.assets(catalog_sweep),
+    description="Mark movies no page lists any more as removed (after a full sync).",
+)
+
+
+def run_requests(keys: list[str], reason: str) -> list[dg.RunRequest]:
+    """One run per stretch of consecutive pages (at most PAGES_PER_RUN each)."""
+    return [dg.RunRequest(tags={**range_tags(start, end), "yts/reason": reason})
+            for start, end in contiguous_ranges(keys)]
+
+
+def discover(instance: dg.DagsterInstance, yts_api: YtsApiResource) -> tuple[list[str], list[str]]:
+    """All page keys the catalog fills today, and those the instance did not know yet."""
+    pages = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
+    return [page_key(p) for p in pages], missing_page_keys(instance, pages)
+
+
+@dg.sensor(job=sync_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
+def page_discovery_sensor(context: dg.SensorEvaluationContext, yts_api: YtsApiResource) -> dg.SensorResult:
+    """Asks the API for ``movie_count``, adds the missing page partitions and syncs them."""
+    _, new = discover(context.instance, yts_api)
+    if not new:
+        return dg.SensorResult(skip_reason="no new pages")
+    context.log.info(f"{len(new)} new page(s): {new[0]}..{new[-1]}")
+    return dg.SensorResult(dynamic_partitions_requests=[PAGES.build_add_request(new)],
+                           run_requests=run_requests(new, "new pages"))
+
+
+def incremental_targets(instance: dg.DagsterInstance, database: DatabaseResource, all_keys: list[str],
+                        new: list[str]) -> list[str]:
+    """The last stored page (where new movies land), new pages, and pages whose last run failed."""
+    synced = instance.get_materialized_partitions(movie_details.key)
+    stored = sorted((k for k in synced if k in set(all_keys)), key=key_page)
+    unfinished = [k for k in all_keys if k not in synced and k not in new
+                  and k in instance.get_materialized_partitions(raw_list_pages.key)]
+    with database.manager().get_session() as session:
+        failed_details = [page_key(p) for p in pages_with_details_failures(session)]
+    return sorted({*stored[-1:], *new, *unfinished, *failed_details} & set(all_keys), key=key_page)
+
+
+@dg.schedule(job=sync_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+def daily_incremental_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResource,
+                           database: DatabaseResource):
+    """Every night: discover new pages, then refresh the last page, the new ones and the failed ones."""
+    all_keys, new = discover(context.instance, yts_api)
+    if new:
+        context.instance.add_dynamic_partitions(PAGES.name, new)
+    targets = incremental_targets(context.instance, database, all_keys, new)
+    return run_requests(targets, "daily incremental sync") or dg.SkipReason("nothing to sync")
+
+
+@dg.schedule(job=sync_job, cron_schedule="0 4 * * 0", default_status=dg.DefaultScheduleStatus.STOPPED)
+def weekly_full_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResource):
+    """Every Sunday: every page again, so changes anywhere in the catalog are seen."""
+    all_keys, new = discover(context.instance, yts_api)
+    if new:
+        context.instance.add_dynamic_partitions(PAGES.name, new)
+    return run_requests(all_keys, "weekly full sync")
+
+
+@dg.schedule(job=sweep_job, cron_schedule="0 16 * * 0", default_status=dg.DefaultScheduleStatus.STOPPED)
+def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Sunday afternoon, after the full sync: tombstone what no page lists any more."""
+    return dg.RunRequest()
+
+
+SCHEDULES = [daily_incremental_sync, weekly_full_sync, weekly_catalog_sweep]
+SENSORS = [page_discovery_sensor]
+JOBS = [sync_job, list_pass_job, details_job, sweep_job]

@@ -1,0 +1,172 @@
+"""One page of the mirror, step by step: fetch the raw page, save its movies, enrich them with details,
+and the full-sweep tombstones. No Dagster here: the assets and the CLI call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from yts_pipeline.db import pages as stored
+from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline.db.sweep import mark_removed
+from yts_pipeline.yts.client import YtsApiError, YtsClient
+from yts_pipeline.yts.parsing import parse_list_document
+from yts_pipeline.yts.records import ListPage
+
+log = logging.getLogger(__name__)
+
+EMPTY_PAGE_REFETCHES = 3  # an empty page inside the catalog is a glitch, not the end of the catalog
+
+
+class PageError(RuntimeError):
+    """A page that cannot be fetched or parsed; nothing of it was written."""
+
+
+@dataclass
+class PageReport:
+    """What one step did to one page: the numbers shown in asset metadata and the sync summary."""
+
+    page: int
+    listed: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    rejected: list[str] = field(default_factory=list)
+    details_calls: int = 0
+    details_failed: dict[int, str] = field(default_factory=dict)
+    rows_written: int = 0
+    api_retries: int = 0
+    seconds: float = 0.0
+    content_changed: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pages_for(movie_count: int, limit: int) -> list[int]:
+    """Page numbers that hold the catalog at ``limit`` movies per page (at least page 1)."""
+    return list(range(1, max(1, -(-movie_count // limit)) + 1))
+
+
+def discover_pages(client: YtsClient, limit: int) -> list[int]:
+    """Every page number the catalog fills today, from the API's ``movie_count``."""
+    return pages_for(client.movie_count(), limit)
+
+
+def fetch_page(client: YtsClient, db: DatabaseManager, page: int, limit: int) -> PageReport:
+    """Fetch one list page and keep its raw answer; an empty page the catalog says is full is re-fetched."""
+    started, before = time.monotonic(), client.stats.snapshot()
+    try:
+        answer = client.list_page(page, limit=limit)
+        for _ in range(EMPTY_PAGE_REFETCHES):
+            if answer.movies or answer.rejected or (page - 1) * limit >= answer.movie_count:
+                break
+            log.warning("page %d came back empty although movie_count=%d; fetching it again", page,
+                        answer.movie_count)
+            answer = client.list_page(page, limit=limit)
+        else:
+            if not answer.movies and not answer.rejected and (page - 1) * limit < answer.movie_count:
+                raise PageError(f"page {page} stays empty although the API counts {answer.movie_count} movies")
+    except YtsApiError as exc:
+        raise PageError(f"page {page}: {exc}") from exc
+    with db.get_session() as session:
+        changed = stored.store_raw_page(session, page, answer.raw)
+    return _report(page, answer, started, client.stats.since(before)["retries"], content_changed=changed)
+
+
+def _report(page: int, answer: ListPage, started: float, retries: int, **extra: Any) -> PageReport:
+    return PageReport(page=page, listed=len(answer.movies), rejected=[str(r) for r in answer.rejected],
+                      api_retries=retries, seconds=time.monotonic() - started, **extra)
+
+
+def load_page(db: DatabaseManager, page: int) -> ListPage:
+    """The stored raw answer of a page, parsed again."""
+    with db.get_session() as session:
+        doc = stored.load_raw_page(session, page)
+    if doc is None:
+        raise PageError(f"page {page} has not been fetched yet: materialize raw_list_pages for it first")
+    return parse_list_document(doc, page)
+
+
+def save_page(db: DatabaseManager, page: int) -> PageReport:
+    """Upsert the movies a stored page lists (movies, genres, torrents); no API call."""
+    started = time.monotonic()
+    answer = load_page(db, page)
+    result = db.save_movies(answer.movies, seen=True)
+    report = _report(page, answer, started, 0)
+    report.new, report.changed, report.unchanged = len(result.created), len(result.updated), len(result.unchanged)
+    report.rows_written = result.rows_written
+    return report
+
+
+def fetch_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh: bool = False) -> PageReport:
+    """Details for the page's movies that have none yet (all of them with ``refresh``).
+
+    A movie whose details fail after retries keeps its list record; the failure is recorded on the
+    movie and it is tried again next run. Only the page's successful answers are saved.
+    """
+    started, before = time.monotonic(), client.stats.snapshot()
+    with db.get_session() as session:
+        listed = stored.page_external_ids(session, [page])[page]
+        wanted = stored.movies_needing_details(session, listed, refresh)
+    answers, records, failed = {}, [], {}
+    for movie_id, outcome in client.movie_details_many(wanted):
+        if isinstance(outcome, YtsApiError):
+            failed[movie_id] = str(outcome)
+        elif outcome.movie is None:
+            failed[movie_id] = f"movie_details: the API does not know movie {movie_id} (id 0)"
+        else:
+            answers[movie_id] = outcome.raw
+            records.append(outcome.movie)
+    with db.get_session() as session:
+        stored.store_raw_details(session, answers)
+    result = db.save_movies(records, seen=False)
+    failed.update({int(r.external_id): f"{r.field} {r.reason}" for r in result.rejected
+                   if str(r.external_id).isdigit()})
+    db.record_details_failure(failed)
+    for movie_id, error in failed.items():
+        log.warning("page %d: details of movie %d failed, kept its list record: %s", page, movie_id, error)
+    return PageReport(
+        page=page, listed=len(listed), new=len(result.created), changed=len(result.updated),
+        unchanged=len(listed) - len(result.created) - len(result.updated),
+        details_calls=len(wanted), details_failed=failed, rows_written=result.rows_written,
+        api_retries=client.stats.since(before)["retries"], seconds=time.monotonic() - started,
+    )
+
+
+@dataclass
+class SweepReport:
+    pages: int
+    listed: int
+    removed: list[int]
+    revived: list[int]
+    skipped_reason: str | None = None
+
+
+def sweep(db: DatabaseManager, *, limit: int, max_page_age: timedelta = timedelta(hours=24)) -> SweepReport:
+    """Tombstone movies no stored page lists any more, and revive those that came back.
+
+    Acts only when every page the catalog needs (from the latest ``movie_count``) was fetched within
+    ``max_page_age``, so a partial or stale sync never marks anything removed.
+    """
+    with db.get_session() as session:
+        movie_count = stored.latest_movie_count(session)
+        if movie_count is None:
+            return SweepReport(0, 0, [], [], "no page has been fetched yet")
+        needed = pages_for(movie_count, limit)
+        have = stored.stored_pages(session)
+        missing = [p for p in needed if p not in have]
+        if missing:
+            return SweepReport(len(needed), 0, [], [], f"{len(missing)} pages not fetched yet, e.g. {missing[:5]}")
+        oldest = min(have[p] for p in needed)
+        if oldest < datetime.now(UTC) - max_page_age:
+            stale = [p for p in needed if have[p] < datetime.now(UTC) - max_page_age]
+            return SweepReport(len(needed), 0, [], [], f"{len(stale)} pages were fetched more than "
+                               f"{max_page_age} ago, e.g. {stale[:5]}; sync every page first")
+        listed = {i for ids in stored.page_external_ids(session, needed).values() for i in ids}
+        removed, revived = mark_removed(session, listed)
+    return SweepReport(len(needed), len(listed), removed, revived)
