@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS movies (
     updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
     last_seen_at TIMESTAMP WITH TIME ZONE,
     removed_at TIMESTAMP WITH TIME ZONE,
-    search_vector TSVECTOR GENERATED ALWAYS AS (setweight(to_tsvector('english'::regconfig, COALESCE(title, '')), 'A') || setweight(to_tsvector('english'::regconfig, COALESCE(summary, '')), 'B') || setweight(to_tsvector('english'::regconfig, COALESCE(description_full, '')), 'C')) STORED NOT NULL,
+    search_vector TSVECTOR GENERATED ALWAYS AS (setweight(to_tsvector('english'::regconfig, COALESCE(title, '')), 'A') || setweight(to_tsvector('english'::regconfig, COALESCE(summary, description_full, '')), 'B')) STORED NOT NULL,
     PRIMARY KEY (id),
     UNIQUE (external_id)
 );

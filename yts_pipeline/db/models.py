@@ -26,10 +26,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 EMBEDDING_DIMENSIONS = 384
 
+# Title first, then the summary (the full description when there is no summary: usually the same text).
 SEARCH_VECTOR_SQL = (
     "setweight(to_tsvector('english'::regconfig, COALESCE(title, '')), 'A') || "
-    "setweight(to_tsvector('english'::regconfig, COALESCE(summary, '')), 'B') || "
-    "setweight(to_tsvector('english'::regconfig, COALESCE(description_full, '')), 'C')"
+    "setweight(to_tsvector('english'::regconfig, COALESCE(summary, description_full, '')), 'B')"
 )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, null, select, tuple_, update
+from sqlalchemy import case, delete, func, literal_column, null, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -140,7 +140,7 @@ class BatchSaver:
             rows.append(row)
         if not rows:
             return
-        stmt = insert(Movie)
+        stmt = insert(Movie.__table__)
         keep = {"id", "external_id", "created_at", "updated_at", "search_vector", "removed_at",
                 "last_seen_at", "details_fetched_at", "details_error"}
         set_ = {name: _coalesce(stmt, name) for name in rows[0] if name not in keep}
@@ -153,7 +153,7 @@ class BatchSaver:
             removed_at=null() if seen else Movie.__table__.c.removed_at,
         )
         stmt = stmt.on_conflict_do_update(index_elements=["external_id"], set_=set_)
-        returned = self.session.execute(stmt.returning(Movie.id, Movie.external_id), rows)
+        returned = self.session.connection().execute(stmt.returning(stmt.table.c.id, stmt.table.c.external_id), rows)
         for movie_id, external_id in returned:
             self.result.movie_ids[external_id] = movie_id
         self.result.rows_written += len(rows)
@@ -174,7 +174,7 @@ class BatchSaver:
         extra = sorted(have - wanted)
         if missing:
             rows = [{"movie_id": m, other.key: o} for m, o in missing]
-            self.session.execute(insert(model).on_conflict_do_nothing(), rows)
+            _write(self.session, insert(model.__table__).on_conflict_do_nothing(), rows)
         if extra:
             self.session.execute(delete(model).where(tuple_(model.movie_id, other).in_(extra)))
         self._touch_movies({m for m, _ in missing} | {m for m, _ in extra})
@@ -205,9 +205,9 @@ class BatchSaver:
         gone = sorted(old["id"] for key, old in have.items() if key not in seen_keys)
         if rows:
             rows.sort(key=lambda r: (r["movie_id"], r["hash"]))
-            stmt = insert(Torrent)
+            stmt = insert(Torrent.__table__)
             set_ = {name: _coalesce(stmt, name) for name in _TORRENT_FIELDS if name != "hash"}
-            self.session.execute(stmt.on_conflict_do_update(constraint="uq_torrents_movie_id_hash", set_=set_), rows)
+            _write(self.session, stmt.on_conflict_do_update(constraint="uq_torrents_movie_id_hash", set_=set_), rows)
         if gone:
             self.session.execute(delete(Torrent).where(Torrent.id.in_(gone)))
         self._touch_movies({r["movie_id"] for r in rows} | {k[0] for k, old in have.items() if old["id"] in gone})
@@ -232,14 +232,23 @@ class BatchSaver:
                 if (m, c) not in have or (name is not None and have[(m, c)] != name)]
         extra = sorted(set(have) - set(wanted))
         if rows:
-            stmt = insert(MovieCast)
-            self.session.execute(stmt.on_conflict_do_update(
+            stmt = insert(MovieCast.__table__)
+            _write(self.session, stmt.on_conflict_do_update(
                 index_elements=["movie_id", "cast_id"],
                 set_={"character_name": _coalesce(stmt, "character_name")}), rows)
         if extra:
             self.session.execute(delete(MovieCast).where(tuple_(MovieCast.movie_id, MovieCast.cast_id).in_(extra)))
         self._touch_movies({r["movie_id"] for r in rows} | {m for m, _ in extra})
         self.result.rows_written += len(rows) + len(extra)
+
+
+def _write(session: Session, stmt: Any, rows: list[dict[str, Any]]) -> int:
+    """Execute an upsert for many rows in batched multi-row statements; returns the rows written.
+
+    RETURNING is what lets SQLAlchemy batch an ``ON CONFLICT`` insert into multi-row VALUES
+    ("insertmanyvalues"); without it psycopg2 sends one statement per row.
+    """
+    return len(session.connection().execute(stmt.returning(literal_column("1")), rows).all())
 
 
 def _coalesce(stmt: Any, name: str) -> Any:
@@ -257,7 +266,8 @@ def _ensure_named(session: Session, model: Any, names: list[str]) -> dict[str, i
     found = dict(session.execute(select(model.name, model.id).where(model.name.in_(names))).all())
     missing = [n for n in names if n not in found]
     if missing:
-        session.execute(insert(model).on_conflict_do_nothing(index_elements=["name"]), [{"name": n} for n in missing])
+        _write(session, insert(model.__table__).on_conflict_do_nothing(index_elements=["name"]),
+               [{"name": n} for n in missing])
         found.update(session.execute(select(model.name, model.id).where(model.name.in_(missing))).all())
     return found
 
@@ -278,8 +288,8 @@ def _ensure_people(session: Session, people: list[Any]) -> tuple[dict[str, int],
                 or (p.url_small_image and _comparable("url", have[p.imdb_code][2])
                     != _comparable("url", p.url_small_image))]
         if rows:
-            stmt = insert(Cast)
-            session.execute(stmt.on_conflict_do_update(
+            stmt = insert(Cast.__table__)
+            _write(session, stmt.on_conflict_do_update(
                 index_elements=["imdb_code"], index_where=Cast.imdb_code.isnot(None),
                 set_={"name": stmt.excluded.name, "url_small_image": _coalesce(stmt, "url_small_image")}), rows)
             written += len(rows)
@@ -292,7 +302,7 @@ def _ensure_people(session: Session, people: list[Any]) -> tuple[dict[str, int],
                                           .where(Cast.imdb_code.is_(None), Cast.name.in_(names))).all())
         rows = [{"name": p.name, "url_small_image": p.url_small_image} for p in named if p.name not in have_named]
         if rows:
-            session.execute(insert(Cast).on_conflict_do_nothing(
+            _write(session, insert(Cast.__table__).on_conflict_do_nothing(
                 index_elements=["name"], index_where=Cast.imdb_code.is_(None)), rows)
             written += len(rows)
             have_named.update(session.execute(select(Cast.name, Cast.id)
