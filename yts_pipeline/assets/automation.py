@@ -8,11 +8,19 @@ from yts_pipeline.assets.partitions import PAGES, contiguous_ranges, key_page, m
 from yts_pipeline.db.pages import pages_with_details_failures
 from yts_pipeline.resources import DatabaseResource, YtsApiResource
 
-MIRROR_ASSETS = [raw_list_pages, movies, movie_details]
+SYNC_JOB, WITHOUT_EMBEDDINGS_JOB, SWEEP_JOB = "sync_pages", "sync_pages_without_embeddings", "sweep_removed_movies"
+SYNC_STEPS = {
+    SYNC_JOB: [raw_list_pages, movies, movie_details],
+    WITHOUT_EMBEDDINGS_JOB: [raw_list_pages, movies, movie_details],
+}
 
 sync_job = dg.define_asset_job(
-    "sync_pages", selection=dg.AssetSelection.assets(*MIRROR_ASSETS),
-    description="The whole chain for a range of pages: fetch, save, details (and embeddings).",
+    SYNC_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[SYNC_JOB]),
+    description="The whole chain for a range of pages: fetch, save, details, embeddings.",
+)
+without_embeddings_job = dg.define_asset_job(
+    WITHOUT_EMBEDDINGS_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[WITHOUT_EMBEDDINGS_JOB]),
+    description="The chain without embeddings: fetch, save, details.",
 )
 list_pass_job = dg.define_asset_job(
     "list_pass", selection=dg.AssetSelection.assets(raw_list_pages, movies),
@@ -23,7 +31,7 @@ details_job = dg.define_asset_job(
     description="The slow pass: details for stored movies that have none yet.",
 )
 sweep_job = dg.define_asset_job(
-    "sweep_removed_movies", selection=dg.AssetSelection.assets(catalog_sweep),
+    SWEEP_JOB, selection=dg.AssetSelection.assets(catalog_sweep),
     description="Mark movies no page lists any more as removed (after a full sync).",
 )
 
@@ -91,4 +99,4 @@ def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
 
 SCHEDULES = [daily_incremental_sync, weekly_full_sync, weekly_catalog_sweep]
 SENSORS = [page_discovery_sensor]
-JOBS = [sync_job, list_pass_job, details_job, sweep_job]
+JOBS = [sync_job, without_embeddings_job, list_pass_job, details_job, sweep_job]
