@@ -18,7 +18,7 @@ from yts_pipeline.settings import ApiSettings, DatabaseSettings, parse_api_urls
 from yts_pipeline.yts.client import YtsClient
 
 _lock = threading.Lock()
-_managers: dict[tuple[str | None, str | None], DatabaseManager] = {}
+_managers: dict[tuple[str | None, str], DatabaseManager] = {}
 _clients: dict[ApiSettings, YtsClient] = {}
 
 
@@ -29,13 +29,13 @@ class DatabaseResource(dg.ConfigurableResource):
     data_dir: str | None = None
 
     def manager(self) -> DatabaseManager:
-        key = (self.database_url, self.data_dir)
+        settings = DatabaseSettings.from_env()
+        if self.data_dir:
+            settings = dataclasses.replace(settings, data_dir=Path(self.data_dir))
+        key = (self.database_url or settings.url, str(settings.data_dir))
         with _lock:
             if key not in _managers:
-                settings = DatabaseSettings.from_env()
-                if self.data_dir:
-                    settings = dataclasses.replace(settings, data_dir=Path(self.data_dir))
-                _managers[key] = DatabaseManager(self.database_url or settings.url, settings=settings)
+                _managers[key] = DatabaseManager(key[0], settings=settings)
             return _managers[key]
 
 

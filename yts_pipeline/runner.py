@@ -117,12 +117,21 @@ def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = No
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI keeps every log line
     run_config = {**quiet, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else quiet
     totals, progress = SyncTotals(), Progress(len(selected), out)
-    for start in range(0, len(selected), pages_per_run):
-        chunk = [page_key(p) for p in selected[start:start + pages_per_run]]
-        result = job.execute_in_process(instance=instance, tags=range_tags(chunk[0], chunk[-1]),
+
+    def run(keys: list[str]) -> dict[tuple[str, str], dict]:
+        result = job.execute_in_process(instance=instance, tags=range_tags(keys[0], keys[-1]),
                                         run_config=run_config, raise_on_error=False)
         totals.run_ids.append(result.run_id)
-        meta = _latest_metadata(result)
+        return _latest_metadata(result)
+
+    for start in range(0, len(selected), pages_per_run):
+        chunk = [page_key(p) for p in selected[start:start + pages_per_run]]
+        meta = run(chunk)
+        unfinished = [key for key in chunk if (final_step, key) not in meta]
+        if len(chunk) > 1 and unfinished:
+            # One bad page stops the later steps of its whole run: redo those pages one by one.
+            for key in unfinished:
+                meta.update(run([key]))
         for key in chunk:
             if (final_step, key) not in meta:
                 totals.failed_pages.append(key_page(key))

@@ -94,3 +94,28 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     for name in ("DATABASE_URL", "YTS_API_URL", "YTS_REQUESTS_PER_SECOND", "EMBEDDING_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("YTS_DATA_DIR", str(Path("/tmp") / f"yts-test-data-{os.getpid()}"))
+
+
+@pytest.fixture
+def replay_server() -> Iterator:
+    """A replay of the YTS API: 120 synthetic movies (3 pages of 50), no latency, no faults."""
+    from yts_pipeline.yts.replay import Catalog, ReplayServer
+
+    with ReplayServer(Catalog.synthetic(120, seed=11), retry_after_seconds=0) as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, replay_server) -> Path:
+    """Environment for in-process runs: the test database, the replay API, a temporary DAGSTER_HOME."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("YTS_API_URL", replay_server.base_url)
+    monkeypatch.setenv("YTS_REQUESTS_PER_SECOND", "0")
+    monkeypatch.setenv("YTS_BACKOFF_SECONDS", "0.01")
+    monkeypatch.setenv("YTS_MAX_BACKOFF_SECONDS", "0.05")
+    monkeypatch.setenv("YTS_HTTP_TIMEOUT", "2")
+    return home
