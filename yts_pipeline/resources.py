@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline.search.model import EmbeddingModel, get_model, model_location
 from yts_pipeline.settings import ApiSettings, DatabaseSettings, parse_api_urls
 from yts_pipeline.yts.client import YtsClient
 
@@ -65,6 +66,19 @@ class YtsApiResource(dg.ConfigurableResource):
             return _clients[settings]
 
 
+class EmbeddingModelResource(dg.ConfigurableResource):
+    """The sentence-transformers model, loaded once per process; ``EMBEDDING_MODEL`` when unset."""
+
+    model_path: str | None = None
+
+    def model(self) -> EmbeddingModel:
+        return get_model(self.model_path)
+
+    def model_name(self) -> str:
+        """The name stored with each vector, without loading the model."""
+        return model_location(self.model_path)[0]
+
+
 def _from_env(name: str) -> dg.EnvVar | None:
     """An ``EnvVar`` (shown by name, never by value, in the UI) when the variable is set."""
     return dg.EnvVar(name) if os.environ.get(name) else None
@@ -74,4 +88,5 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "database": DatabaseResource(database_url=_from_env("DATABASE_URL"), data_dir=_from_env("YTS_DATA_DIR")),
         "yts_api": YtsApiResource(base_urls=_from_env("YTS_API_URL")),
+        "embedding_model": EmbeddingModelResource(model_path=_from_env("EMBEDDING_MODEL")),
     }

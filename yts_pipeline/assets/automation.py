@@ -3,6 +3,7 @@
 import dagster as dg
 
 from yts_pipeline import mirror
+from yts_pipeline.assets.embeddings import movie_embeddings
 from yts_pipeline.assets.pages import catalog_sweep, movie_details, movies, raw_list_pages
 from yts_pipeline.assets.partitions import PAGES, contiguous_ranges, key_page, missing_page_keys, page_key, range_tags
 from yts_pipeline.db.pages import pages_with_details_failures
@@ -10,7 +11,7 @@ from yts_pipeline.resources import DatabaseResource, YtsApiResource
 
 SYNC_JOB, WITHOUT_EMBEDDINGS_JOB, SWEEP_JOB = "sync_pages", "sync_pages_without_embeddings", "sweep_removed_movies"
 SYNC_STEPS = {
-    SYNC_JOB: [raw_list_pages, movies, movie_details],
+    SYNC_JOB: [raw_list_pages, movies, movie_details, movie_embeddings],
     WITHOUT_EMBEDDINGS_JOB: [raw_list_pages, movies, movie_details],
 }
 

@@ -157,3 +157,23 @@ def test_refresh_fetches_details_again(pipeline_env, replay_server) -> None:
     assert totals.details_calls == 50 and replay_server.calls["movie_details"] == 50
     with pytest.raises(ValueError):
         sync(pages=(9, 12))
+
+
+def test_sync_with_embeddings_embeds_each_movie_once(pipeline_env, database_url, replay_server) -> None:
+    totals = run_sync(out=io.StringIO(), pages=(1, 1))
+    assert totals.failed_pages == []
+    instance = dg.DagsterInstance.get()
+
+    def latest_embedding_metadata() -> dict:
+        record = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=1).records[0]
+        return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+    assert latest_embedding_metadata()["embedded"] == 50
+    run_sync(out=io.StringIO(), pages=(1, 1))
+    assert (latest_embedding_metadata()["embedded"], latest_embedding_metadata()["skipped"]) == (0, 50)
+    db = DatabaseManager(database_url)
+    try:
+        assert db.get_stats()["embeddings"] == 50
+    finally:
+        db.close_all()
