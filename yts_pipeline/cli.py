@@ -115,8 +115,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     home = dagster_home()
     print(f"DAGSTER_HOME={home}; UI on http://{args.host}:{args.port}", file=sys.stderr)
-    command = ["dagster", "dev", "-m", "yts_pipeline.definitions", "-h", args.host, "-p", str(args.port)]
-    os.execvp(command[0], command)
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "yts_pipeline.definitions",
+               "-h", args.host, "-p", str(args.port)]
+    os.execv(command[0], command)
     return 0
 
 
