@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.db.models import Movie, MovieEmbedding
+from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, Movie, MovieEmbedding
 from yts_pipeline.search.documents import MovieFields, content_hash, document_fields, movie_document
 from yts_pipeline.search.model import EmbeddingModel, get_model
 from yts_pipeline.settings import EmbeddingSettings
@@ -24,6 +24,8 @@ from yts_pipeline.settings import EmbeddingSettings
 _log = logging.getLogger(__name__)
 
 BATCHES_PER_WRITE = 16  # rows encoded between two commits = batch_size * this
+# float32 written with 9 significant digits: exact, and 3x faster to format than pgvector's own
+VECTOR_TEXT = "[" + ",".join(["%.9g"] * EMBEDDING_DIMENSIONS) + "]"
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class PendingDocument:
 
 @dataclass(frozen=True)
 class EmbedResult:
-    """What one ``embed_movies`` call did; ``sentences_per_second`` counts the whole call, SQL included."""
+    """What one ``embed_movies`` call did. ``seconds`` is the whole call but model loading, SQL included."""
 
     model: str
     embedded: int
@@ -62,9 +64,9 @@ def embed_movies(db: DatabaseManager, model: EmbeddingModel | None = None,
     are encoded longest first in chunks of ``batch_size * BATCHES_PER_WRITE``, each chunk
     committed on its own, so an interrupted run keeps what it finished.
     """
-    started = time.perf_counter()
     log = log or _log
     model = model or get_model()
+    started = time.perf_counter()
     batch_size = batch_size or EmbeddingSettings.from_env().batch_size
     pending, skipped = pending_documents(db, model.name, external_ids)
     pending.sort(key=lambda doc: len(doc.text), reverse=True)
@@ -108,16 +110,16 @@ def pending_documents(db: DatabaseManager, model_name: str,
 def _upsert_embeddings(db: DatabaseManager, model_name: str, documents: Sequence[PendingDocument],
                        vectors: np.ndarray) -> None:
     """One INSERT ... ON CONFLICT for the chunk, in movie id order so concurrent writers never deadlock."""
-    rows = sorted(({"movie_id": doc.movie_id, "embedding": vector, "model": model_name,
-                    "content_hash": doc.content_hash} for doc, vector in zip(documents, vectors, strict=True)),
-                  key=lambda row: row["movie_id"])
-    stmt = insert(MovieEmbedding)
+    rows = sorted(({"movie_id": doc.movie_id, "vector_text": VECTOR_TEXT % tuple(vector.tolist()),
+                    "model": model_name, "content_hash": doc.content_hash}
+                   for doc, vector in zip(documents, vectors, strict=True)), key=lambda row: row["movie_id"])
+    stmt = insert(MovieEmbedding).values(embedding=cast(bindparam("vector_text"), MovieEmbedding.embedding.type))
     stmt = stmt.on_conflict_do_update(index_elements=[MovieEmbedding.movie_id], set_={
         "embedding": stmt.excluded.embedding, "model": stmt.excluded.model,
         "content_hash": stmt.excluded.content_hash, "updated_at": func.now(),
     })
-    with db.get_session() as session:
-        session.execute(stmt, rows)
+    with db.get_session() as session:  # RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
+        session.connection().execute(stmt.returning(MovieEmbedding.movie_id), rows).all()
 
 
 def embedding_coverage_problems(db: DatabaseManager, model_name: str, examples: int = 5) -> CoverageProblems:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import Row, bindparam, exists, func, or_, select, text
+from sqlalchemy import Row, Select, bindparam, exists, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from yts_pipeline.db.manager import DatabaseManager
@@ -31,6 +31,11 @@ EF_SEARCH = 100  # HNSW candidate list; benchmarks/bench_query.py measures recal
 QUALITY_ORDER = ["2160p", "1080p", "1080p.x265", "720p", "480p", "3D"]  # best first
 MAX_LISTED = 10  # candidates named in an ambiguity error
 IMDB_CODE = re.compile(r"tt\d+", re.IGNORECASE)
+# Where the query vector comes from (SQL for the vector, SQL for its model): a text encoded by the
+# caller, or a stored movie (so "more like this" never ships a vector back and forth).
+TEXT_VECTOR = (":vector", ":model")
+MOVIE_VECTOR = ("(SELECT embedding FROM movie_embeddings WHERE movie_id = :target)",
+                "(SELECT model FROM movie_embeddings WHERE movie_id = :target)")
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
     with db.get_session() as session:
         where = _filter_sql(session, filters, params)
         results = _ranked_results(session, ranked(where), params)
-        if not results and not _anything_to_search(session, None if mode == "keyword" else params["model"]):
+        if not results and not (_has_movies(session) if mode == "keyword" else _has_vectors(session, params["model"])):
             raise NothingToSearch()
     return results
 
@@ -84,16 +89,20 @@ def similar(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters
     _check_k(k)
     filters = filters or Filters()
     with db.get_session() as session:
-        if not session.scalar(select(exists().select_from(MovieEmbedding))):
-            raise NothingToSearch()
-        movie = resolve_movie(session, query)
-        target = session.execute(select(MovieEmbedding.embedding, MovieEmbedding.model)
-                                 .where(MovieEmbedding.movie_id == movie.id)).first()
-        if target is None:
+        try:
+            movie = resolve_movie(session, query)
+        except MovieNotFound:
+            if not _has_vectors(session):
+                raise NothingToSearch() from None
+            raise
+        params: dict[str, Any] = {"target": movie.id, "k": k}
+        where = _filter_sql(session, filters, params) + " AND m.id <> :target"
+        results = _ranked_results(session, _semantic_sql(where, MOVIE_VECTOR), params)
+        if not results and not _has_vectors(session, movie_id=movie.id):
+            if not _has_vectors(session):
+                raise NothingToSearch()
             raise SearchError(f"{_describe(movie)} has no embedding yet: run `yts-pipeline sync` first")
-        params: dict[str, Any] = {"vector": target.embedding, "model": target.model, "k": k, "exclude": movie.id}
-        where = _filter_sql(session, filters, params) + " AND m.id <> :exclude"
-        return _ranked_results(session, _semantic_sql(where), params)
+        return results
 
 
 def resolve_movie(session: Session, query: int | str) -> Row:
@@ -132,7 +141,7 @@ def resolve_movie(session: Session, query: int | str) -> Row:
     return _closest_title(session, live, raw)
 
 
-def _closest_title(session: Session, live: Any, raw: str) -> Row:
+def _closest_title(session: Session, live: Select, raw: str) -> Row:
     """The movie whose title alone is close to ``raw`` (a typo), else an error suggesting the close ones."""
     by_title: dict[str, list[Row]] = defaultdict(list)
     for movie in session.execute(live):
@@ -192,19 +201,20 @@ def _check_genre(session: Session, genre: str) -> None:
         raise UnknownGenre(f"no genre {genre!r}; known genres: {', '.join(known) or 'none yet'}")
 
 
-def _nearest_sql(where: str, limit: str) -> str:
-    """Movies by cosine distance to ``:vector`` through the HNSW index (iterative scan, relaxed order)."""
+def _nearest_sql(where: str, limit: str, origin: tuple[str, str] = TEXT_VECTOR) -> str:
+    """Movies by cosine distance to the ``origin`` vector through the HNSW index (iterative scan, relaxed order)."""
+    vector, model = origin
     return f"""
-        SELECT m.id, e.embedding <=> :vector AS distance
+        SELECT m.id, e.embedding <=> {vector} AS distance
         FROM movie_embeddings e JOIN movies m ON m.id = e.movie_id
-        WHERE e.model = :model AND {where}
-        ORDER BY e.embedding <=> :vector
+        WHERE e.model = {model} AND {where}
+        ORDER BY e.embedding <=> {vector}
         LIMIT {limit}"""
 
 
-def _semantic_sql(where: str) -> str:
+def _semantic_sql(where: str, origin: tuple[str, str] = TEXT_VECTOR) -> str:
     return f"""
-        WITH nearest AS MATERIALIZED ({_nearest_sql(where, ':k')})
+        WITH nearest AS MATERIALIZED ({_nearest_sql(where, ':k', origin)})
         SELECT id, 1 - distance AS score FROM nearest"""
 
 
@@ -261,8 +271,12 @@ def _ranked_results(session: Session, ranked_sql: str, params: dict[str, Any]) -
             for row in session.execute(statement, params)]
 
 
-def _anything_to_search(session: Session, model_name: str | None) -> bool:
-    """Whether any movie is saved (``model_name=None``) or embedded by ``model_name``."""
-    if model_name is None:
-        return bool(session.scalar(select(exists().where(Movie.removed_at.is_(None)))))
-    return bool(session.scalar(select(exists().where(MovieEmbedding.model == model_name))))
+def _has_movies(session: Session) -> bool:
+    return bool(session.scalar(select(exists().where(Movie.removed_at.is_(None)))))
+
+
+def _has_vectors(session: Session, model_name: str | None = None, movie_id: int | None = None) -> bool:
+    """Whether any vector is stored (by ``model_name``, for ``movie_id``, when given)."""
+    conditions = [MovieEmbedding.model == model_name] if model_name else []
+    conditions += [MovieEmbedding.movie_id == movie_id] if movie_id else []
+    return bool(session.scalar(select(exists().where(*conditions).select_from(MovieEmbedding))))
