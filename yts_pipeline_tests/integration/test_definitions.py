@@ -1,0 +1,95 @@
+"""The code location loads, and its sensor and schedules ask for the runs they should, against the replay API.
+
+The daemon evaluates these in production; here they are evaluated directly on a real instance
+after real syncs, so their decisions are checked against what the instance and the database hold.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from yts_pipeline.assets.automation import daily_incremental_sync, page_discovery_sensor, weekly_full_sync
+from yts_pipeline.assets.partitions import PAGES, RANGE_END_TAG, RANGE_START_TAG, range_tags
+from yts_pipeline.definitions import defs
+from yts_pipeline.instance import LOCAL_DAGSTER_YAML
+from yts_pipeline.resources import DatabaseResource, YtsApiResource
+from yts_pipeline.runner import run_sync
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def sync() -> None:
+    run_sync(out=io.StringIO(), skip_embeddings=True)
+
+
+def ranges(run_requests: list[dg.RunRequest]) -> list[tuple[str, str]]:
+    return [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in run_requests]
+
+
+def resources() -> dict[str, dg.ConfigurableResource]:
+    return {"yts_api": YtsApiResource(), "database": DatabaseResource()}
+
+
+def test_dagster_validates_the_code_location(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
+    done = subprocess.run([DAGSTER, "definitions", "validate", "-m", "yts_pipeline.definitions"],
+                          env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_definitions_load_with_their_jobs_schedules_and_sensor() -> None:
+    dg.Definitions.validate_loadable(defs)
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {
+        "sync_pages", "sync_pages_without_embeddings", "list_pass", "details_pass", "sweep_removed_movies"}
+    assert defs.resolve_schedule_def("daily_incremental_sync").cron_schedule == "0 3 * * *"
+    assert defs.resolve_sensor_def("page_discovery_sensor").job_name == "sync_pages"
+
+
+def test_discovery_sensor_adds_new_pages_once(pipeline_env) -> None:
+    with dg.DagsterInstance.get() as instance:
+        context = dg.build_sensor_context(instance=instance, definitions=defs, resources=resources())
+        result = page_discovery_sensor(context)
+        assert result.dynamic_partitions_requests == [PAGES.build_add_request(["00001", "00002", "00003"])]
+        assert ranges(result.run_requests) == [("00001", "00003")]
+
+        # The daemon applies the requests; a direct evaluation does not.
+        instance.add_dynamic_partitions(PAGES.name, result.dynamic_partitions_requests[0].partition_keys)
+        again = page_discovery_sensor(dg.build_sensor_context(instance=instance, definitions=defs,
+                                                              resources=resources()))
+        assert not again.run_requests and not again.dynamic_partitions_requests
+        assert again.skip_reason is not None
+
+
+def test_schedules_after_the_catalog_grows_by_a_page(pipeline_env, replay_server) -> None:
+    sync()
+    replay_server.catalog.add_movies(50)  # 170 movies: page 4 appears
+    with dg.DagsterInstance.get() as instance:
+        daily = daily_incremental_sync(dg.build_schedule_context(instance=instance, resources=resources()))
+        assert ranges(daily) == [("00003", "00004")]  # the last stored page and the new one
+        assert instance.get_dynamic_partitions(PAGES.name) == ["00001", "00002", "00003", "00004"]
+        weekly = weekly_full_sync(dg.build_schedule_context(instance=instance, resources=resources()))
+        assert [r.tags for r in weekly] == [{**range_tags("00001", "00004"),
+                                             "yts/reason": "weekly full sync"}]
+
+
+def test_daily_sync_includes_pages_whose_details_never_ran(pipeline_env, replay_server) -> None:
+    sync()
+    replay_server.catalog.add_movies(100)  # pages 4 and 5
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(PAGES.name, ["00004"])
+        # Page 4 got the fast list pass only: raw page and movies, no movie_details.
+        fast_pass = defs.resolve_job_def("list_pass")
+        assert fast_pass.execute_in_process(instance=instance, partition_key="00004").success
+        requests = daily_incremental_sync(dg.build_schedule_context(instance=instance, resources=resources()))
+    # Last stored page 3, unfinished page 4, new page 5: one run. Without page 4 it would be two.
+    assert ranges(requests) == [("00003", "00005")]
