@@ -9,31 +9,38 @@ from yts_pipeline.assets.partitions import PAGES, contiguous_ranges, key_page, m
 from yts_pipeline.db.pages import pages_with_details_failures
 from yts_pipeline.resources import DatabaseResource, YtsApiResource
 
-SYNC_JOB, WITHOUT_EMBEDDINGS_JOB, SWEEP_JOB = "sync_pages", "sync_pages_without_embeddings", "sweep_removed_movies"
+SYNC_JOB, WITHOUT_EMBEDDINGS_JOB = "sync_pages", "sync_pages_without_embeddings"
+SWEEP_JOB, CHECKS_JOB = "sweep_removed_movies", "integrity_checks"
 SYNC_STEPS = {
     SYNC_JOB: [raw_list_pages, movies, movie_details, movie_embeddings],
     WITHOUT_EMBEDDINGS_JOB: [raw_list_pages, movies, movie_details],
 }
 
+# Asset checks scan whole tables: they run once per sync (CHECKS_JOB) and with the sweep, not in every page run.
 sync_job = dg.define_asset_job(
-    SYNC_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[SYNC_JOB]),
+    SYNC_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[SYNC_JOB]).without_checks(),
     description="The whole chain for a range of pages: fetch, save, details, embeddings.",
 )
 without_embeddings_job = dg.define_asset_job(
-    WITHOUT_EMBEDDINGS_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[WITHOUT_EMBEDDINGS_JOB]),
+    WITHOUT_EMBEDDINGS_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[WITHOUT_EMBEDDINGS_JOB]).without_checks(),
     description="The chain without embeddings: fetch, save, details.",
 )
 list_pass_job = dg.define_asset_job(
-    "list_pass", selection=dg.AssetSelection.assets(raw_list_pages, movies),
+    "list_pass", selection=dg.AssetSelection.assets(raw_list_pages, movies).without_checks(),
     description="The fast pass: every movie from the list pages, no details calls (~25 min for the catalog).",
 )
 details_job = dg.define_asset_job(
-    "details_pass", selection=dg.AssetSelection.assets(movie_details),
+    "details_pass", selection=dg.AssetSelection.assets(movie_details).without_checks(),
     description="The slow pass: details for stored movies that have none yet.",
 )
+ALL_CHECKS = dg.AssetSelection.checks_for_assets(movies, movie_embeddings)
+checks_job = dg.define_asset_job(
+    CHECKS_JOB, selection=ALL_CHECKS,
+    description="The integrity checks: duplicates, orphans, listed-but-missing, count vs the API, embeddings.",
+)
 sweep_job = dg.define_asset_job(
-    SWEEP_JOB, selection=dg.AssetSelection.assets(catalog_sweep),
-    description="Mark movies no page lists any more as removed (after a full sync).",
+    SWEEP_JOB, selection=dg.AssetSelection.assets(catalog_sweep) | ALL_CHECKS,
+    description="Mark movies no page lists any more as removed (after a full sync), then check integrity.",
 )
 
 
@@ -62,14 +69,14 @@ def page_discovery_sensor(context: dg.SensorEvaluationContext, yts_api: YtsApiRe
 
 def incremental_targets(instance: dg.DagsterInstance, database: DatabaseResource, all_keys: list[str],
                         new: list[str]) -> list[str]:
-    """The last stored page (where new movies land), new pages, and pages whose last run failed."""
+    """The last synced page (where new movies land), new pages, pages not fully synced (a failed or never
+    finished run, wherever it stopped) and pages with movies whose details call failed."""
     synced = instance.get_materialized_partitions(movie_details.key)
-    stored = sorted((k for k in synced if k in set(all_keys)), key=key_page)
-    unfinished = [k for k in all_keys if k not in synced and k not in new
-                  and k in instance.get_materialized_partitions(raw_list_pages.key)]
+    last_synced = sorted((k for k in synced if k in set(all_keys)), key=key_page)[-1:]
+    unfinished = [k for k in all_keys if k not in synced]
     with database.manager().get_session() as session:
         failed_details = [page_key(p) for p in pages_with_details_failures(session)]
-    return sorted({*stored[-1:], *new, *unfinished, *failed_details} & set(all_keys), key=key_page)
+    return sorted({*last_synced, *new, *unfinished, *failed_details} & set(all_keys), key=key_page)
 
 
 @dg.schedule(job=sync_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
@@ -100,4 +107,4 @@ def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
 
 SCHEDULES = [daily_incremental_sync, weekly_full_sync, weekly_catalog_sweep]
 SENSORS = [page_discovery_sensor]
-JOBS = [sync_job, without_embeddings_job, list_pass_job, details_job, sweep_job]
+JOBS = [sync_job, without_embeddings_job, list_pass_job, details_job, sweep_job, checks_job]
