@@ -18,7 +18,7 @@ import dagster as dg
 from yts_pipeline import mirror
 from yts_pipeline.assets.automation import SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
 from yts_pipeline.assets.partitions import PAGES, key_page, missing_page_keys, page_key, range_tags
-from yts_pipeline.instance import dagster_home
+from yts_pipeline.instance import dagster_home, process_tags, release_abandoned_runs, startup_lock
 from yts_pipeline.resources import YtsApiResource
 
 @dataclass
@@ -100,15 +100,20 @@ class Progress:
 def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = None, refresh: bool = False,
              skip_embeddings: bool = False, pages_per_run: int = 10, out: TextIO = sys.stderr) -> SyncTotals:
     """Discover pages, sync the selection run by run, and sweep tombstones when every page was synced."""
-    dagster_home()
+    home = dagster_home()
     from yts_pipeline.definitions import defs
 
-    instance = dg.DagsterInstance.get()
+    with startup_lock(home):
+        instance = dg.DagsterInstance.get()
+        released = release_abandoned_runs(instance)
+    if released:
+        out.write(f"marked {len(released)} run(s) of a killed sync as failed and freed their slots\n")
     yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
     discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
-    new_keys = missing_page_keys(instance, discovered)
-    if new_keys:
-        instance.add_dynamic_partitions(PAGES.name, new_keys)
+    with startup_lock(home):
+        new_keys = missing_page_keys(instance, discovered)
+        if new_keys:
+            instance.add_dynamic_partitions(PAGES.name, new_keys)
     selected = select_pages(discovered, pages, max_pages)
     out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
               f"(DAGSTER_HOME={instance.root_directory})\n")
@@ -119,7 +124,7 @@ def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = No
     totals, progress = SyncTotals(), Progress(len(selected), out)
 
     def run(keys: list[str]) -> dict[tuple[str, str], dict]:
-        result = job.execute_in_process(instance=instance, tags=range_tags(keys[0], keys[-1]),
+        result = job.execute_in_process(instance=instance, tags={**range_tags(keys[0], keys[-1]), **process_tags()},
                                         run_config=run_config, raise_on_error=False)
         totals.run_ids.append(result.run_id)
         return _latest_metadata(result)
@@ -144,7 +149,8 @@ def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = No
         progress.show(totals)
     progress.done()
     if pages is None and max_pages is None and not totals.failed_pages:
-        result = defs.resolve_job_def(SWEEP_JOB).execute_in_process(instance=instance, run_config=quiet)
+        result = defs.resolve_job_def(SWEEP_JOB).execute_in_process(instance=instance, run_config=quiet,
+                                                                    tags=process_tags())
         sweep = _latest_metadata(result).get(("catalog_sweep", None), {})
         totals.removed, totals.revived = int(sweep.get("removed", 0)), int(sweep.get("revived", 0))
         totals.swept = not sweep.get("skipped_reason")
