@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from yts_pipeline.db.pages import LISTED_ID
+
 ORPHAN_QUERIES = {
     "movie_genres": "SELECT count(*) FROM movie_genres l LEFT JOIN movies m ON m.id = l.movie_id "
                     "LEFT JOIN genres g ON g.id = l.genre_id WHERE m.id IS NULL OR g.id IS NULL",
@@ -34,10 +36,10 @@ def orphan_link_rows(session: Session) -> dict[str, int]:
 def listed_but_missing(session: Session) -> list[int]:
     """YTS ids some stored page lists that are not in ``movies`` (a page not yet saved, or a rejected movie)."""
     return list(session.scalars(text(
-        "SELECT DISTINCT (e.m->>'id')::bigint AS id FROM raw_list_pages p, "
-        "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m) "
-        "WHERE jsonb_typeof(e.m->'id') = 'number' "
-        "AND NOT EXISTS (SELECT 1 FROM movies WHERE external_id = (e.m->>'id')::bigint) ORDER BY 1 LIMIT 100")))
+        f"SELECT DISTINCT id FROM (SELECT {LISTED_ID} AS id FROM raw_list_pages p, "
+        "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m)) listed "
+        "WHERE id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM movies WHERE external_id = listed.id) "
+        "ORDER BY 1 LIMIT 100")))
 
 
 def listed_movie_count(session: Session) -> int:

@@ -13,8 +13,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from yts_pipeline.db.models import Movie, RawListPage, RawMovieDetails
+from yts_pipeline.yts.parsing import clean_document
 
 _HOST = re.compile(r"https?://[^/\"]+")
+# The YTS id of a listed movie object ``m`` as parsing reads it: a whole JSON number (``12``, ``12.0``) or a
+# string of digits (``" 12 "``); NULL for anything else (parsing rejects that movie).
+LISTED_ID = ("CASE WHEN jsonb_typeof(m->'id') = 'number' AND (m->>'id') ~ '^[0-9]{1,18}(\\.0+)?$' "
+             "THEN (m->>'id')::numeric::bigint "
+             "WHEN jsonb_typeof(m->'id') = 'string' AND (m->>'id') ~ '^\\s*\\+?[0-9]{1,18}\\s*$' "
+             "THEN (m->>'id')::bigint END")
 
 
 def content_hash(payload: dict[str, Any]) -> str:
@@ -25,6 +32,7 @@ def content_hash(payload: dict[str, Any]) -> str:
 
 def store_raw_page(session: Session, page: int, payload: dict[str, Any]) -> bool:
     """Keep a page's answer; returns whether its content changed (``fetched_at`` is refreshed either way)."""
+    payload = clean_document(payload)  # jsonb refuses \u0000, lone surrogates and NaN
     digest = content_hash(payload)
     old = session.scalar(select(RawListPage.content_hash).where(RawListPage.page == page))
     if old == digest:
@@ -45,7 +53,8 @@ def store_raw_details(session: Session, answers: dict[int, dict[str, Any]]) -> N
     """Keep ``movie_details`` answers by YTS id."""
     if not answers:
         return
-    rows = [{"external_id": k, "payload": v, "content_hash": content_hash(v)} for k, v in sorted(answers.items())]
+    cleaned = {k: clean_document(v) for k, v in answers.items()}  # as for pages
+    rows = [{"external_id": k, "payload": v, "content_hash": content_hash(v)} for k, v in sorted(cleaned.items())]
     stmt = insert(RawMovieDetails)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["external_id"],
@@ -57,9 +66,9 @@ def store_raw_details(session: Session, answers: dict[int, dict[str, Any]]) -> N
 def page_external_ids(session: Session, pages: list[int]) -> dict[int, list[int]]:
     """The YTS ids each stored page lists, in page order."""
     rows = session.execute(text(
-        "SELECT p.page, (m->>'id')::bigint FROM raw_list_pages p, "
+        f"SELECT page, id FROM (SELECT p.page, n, {LISTED_ID} AS id FROM raw_list_pages p, "
         "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) WITH ORDINALITY AS e(m, n) "
-        "WHERE p.page = ANY(:pages) AND jsonb_typeof(m->'id') = 'number' ORDER BY p.page, n"
+        "WHERE p.page = ANY(:pages)) listed WHERE id IS NOT NULL ORDER BY page, n"
     ), {"pages": pages})
     found: dict[int, list[int]] = {page: [] for page in pages}
     for page, external_id in rows:
@@ -92,5 +101,5 @@ def pages_with_details_failures(session: Session) -> list[int]:
     return list(session.scalars(text(
         "SELECT DISTINCT p.page FROM raw_list_pages p, "
         "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m) "
-        "JOIN movies mv ON mv.external_id = (e.m->>'id')::bigint "
-        "WHERE jsonb_typeof(e.m->'id') = 'number' AND mv.details_error IS NOT NULL ORDER BY 1")))
+        f"JOIN movies mv ON mv.external_id = {LISTED_ID} "
+        "WHERE mv.details_error IS NOT NULL ORDER BY 1")))

@@ -56,7 +56,8 @@ def to_records(payloads: Iterable[Mapping[str, Any] | MovieRecord]) -> tuple[lis
             record = payload
         else:
             try:
-                record = parse_movie(payload, is_details="cast" in payload or "description_intro" in payload)
+                details = isinstance(payload, Mapping) and ("cast" in payload or "description_intro" in payload)
+                record = parse_movie(payload, is_details=details)  # a non-object is rejected there, by name
             except MovieParseError as exc:
                 rejected.append(exc.rejected)
                 continue

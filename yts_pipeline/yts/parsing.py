@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -30,6 +31,11 @@ INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 MAX_NAME_LENGTH = 500  # names and codes are indexed; btree entries must stay small
 MAX_TEXT_LENGTH = 1_000_000
+# title, summary and description_full feed movies.search_vector, which Postgres caps at 1 MB: worst-case text
+# makes about 4.7 bytes of tsvector per character, so two fields of 100,000 stay under it
+MAX_SEARCHED_LENGTH = 100_000
+SEARCHED_FIELDS = frozenset({"title", "summary", "description_full"})
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ApiResponseError(Exception):
@@ -73,15 +79,40 @@ class MovieParseError(ValueError):
 
 
 def load_json(body: str | bytes, *, endpoint: str, where: str) -> Any:
-    """JSON or ``NotJsonError`` (HTML error pages, plain-text 429s and truncated bodies are retried)."""
+    """JSON (made storable by ``clean_document``) or ``NotJsonError`` (HTML error pages, plain-text 429s
+    and truncated bodies are retried)."""
     try:
-        return json.loads(body)
+        return clean_document(json.loads(body))
     except (ValueError, UnicodeDecodeError) as exc:
         snippet = (body[:80] if isinstance(body, str) else body[:80].decode("utf-8", "replace")).strip()
         raise NotJsonError(
             f"body is not JSON ({exc.__class__.__name__}: {exc}); starts with {snippet!r}",
             endpoint=endpoint, where=where, raw=body,
         ) from None
+
+
+def clean_text(value: str) -> str:
+    """Text Postgres can hold: NUL bytes dropped, lone surrogates (a ``\\ud800`` escape) made U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+
+
+def clean_document(value: Any) -> Any:
+    """A decoded answer every part of which Postgres can store, as text or as jsonb.
+
+    JSON allows what Postgres refuses: ``\\u0000``, lone surrogates and (as Python reads it) NaN and
+    Infinity. Strings and keys go through ``clean_text``; a non-finite number becomes its text
+    (``"nan"``), which no numeric field accepts either. Kept answers are cleaned the same way, so a
+    page parsed again from ``raw_list_pages`` gives exactly what the client parsed.
+    """
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {clean_text(k) if isinstance(k, str) else k: clean_document(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_document(v) for v in value]
+    return value
 
 
 def parse_envelope(doc: Any, *, endpoint: str, where: str) -> dict[str, Any]:
@@ -165,11 +196,12 @@ def parse_movie(item: Any, *, is_details: bool) -> MovieRecord:
         external_id = _int(raw_id, "id", minimum=1, maximum=INT64_MAX)
         if external_id is None:
             raise _FieldError("id", "is missing")
-        title = _text(item.get("title"), "title", MAX_TEXT_LENGTH)
+        title = _text(item.get("title"), "title", MAX_SEARCHED_LENGTH)
         if title is None:
             raise _FieldError("title", "is missing or empty")
         fields: dict[str, Any] = {
-            name: _text(item.get(name), name, MAX_NAME_LENGTH if name == "imdb_code" else MAX_TEXT_LENGTH)
+            name: _text(item.get(name), name, MAX_NAME_LENGTH if name == "imdb_code"
+                        else MAX_SEARCHED_LENGTH if name in SEARCHED_FIELDS else MAX_TEXT_LENGTH)
             for name in MOVIE_TEXT_FIELDS if name != "title"
         }
         for name in MOVIE_INT_FIELDS:
@@ -207,7 +239,7 @@ class _FieldError(ValueError):
 
 
 def _text(value: Any, field: str, max_length: int) -> str | None:
-    """Strings as served; ``""`` and missing are unknown (``None``); numbers become text; NULs dropped."""
+    """Strings as served; ``""`` and missing are unknown (``None``); numbers become text; see ``clean_text``."""
     if value is None or isinstance(value, bool):
         if isinstance(value, bool):
             raise _FieldError(field, f"is a boolean ({value}), not text")
@@ -216,7 +248,7 @@ def _text(value: Any, field: str, max_length: int) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise _FieldError(field, f"is a {type(value).__name__}, not text")
-    value = value.replace("\x00", "")
+    value = clean_text(value)
     if len(value) > max_length:
         raise _FieldError(field, f"is {len(value)} characters long (limit {max_length})")
     return value if value.strip() else None
