@@ -20,9 +20,18 @@ class PgvectorMissing(DatabaseError):
 def safe_url(url: str) -> str:
     """The URL with its password masked, fit for logs and errors."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return scrub(make_url(url).render_as_string(hide_password=True), url)
     except Exception:  # an unparseable URL: show nothing of it
         return "<unparseable DATABASE_URL>"
+
+
+def _secrets(url: str) -> list[str]:
+    """The password, and the rest of it read as part of the host when it holds an unencoded ``@``."""
+    parsed = make_url(url)
+    found = [parsed.password] if parsed.password else []
+    if parsed.host and "@" in parsed.host:
+        found.append(parsed.host.rpartition("@")[0] + "@")
+    return found
 
 
 def describe_server(url: str) -> str:
@@ -31,7 +40,7 @@ def describe_server(url: str) -> str:
         parsed = make_url(url)
     except Exception:
         return "<unparseable DATABASE_URL>"
-    host = parsed.host or parsed.query.get("host") or "localhost"
+    host = (parsed.host or "").rpartition("@")[2] or parsed.query.get("host") or "localhost"
     port = f":{parsed.port}" if parsed.port else ""
     return f"{host}{port}/{parsed.database or ''}"
 
@@ -41,7 +50,9 @@ def scrub(message: str, url: str | None) -> str:
     if not url:
         return message
     try:
-        password = make_url(url).password
+        secrets = _secrets(url)
     except Exception:
         return message
-    return message.replace(password, "***") if password else message
+    for secret in secrets:
+        message = message.replace(secret, "***" if not secret.endswith("@") else "***@")
+    return message
