@@ -35,6 +35,14 @@ test: $(STAMP)  ## every test but the long reliability scenarios
 test-all: $(STAMP)
 	$(VENV)/bin/pytest
 
+RELIABILITY_JSON := build/reliability/results.json
+
+reliability: $(STAMP)  ## every reliability scenario (slow ones too), then RELIABILITY.md from their results
+	rm -f $(RELIABILITY_JSON)
+	$(PY) -m pytest -p yts_pipeline_tests.reliability.recording --reliability-json $(RELIABILITY_JSON) \
+		yts_pipeline_tests/reliability yts_pipeline_tests/unit/test_hostile_input.py; status=$$?; \
+		$(PY) -m yts_pipeline_tests.reliability.report $(RELIABILITY_JSON) RELIABILITY.md && exit $$status
+
 bench: $(STAMP)  ## the figures in the README's performance section
 	$(PY) benchmarks/bench_save.py
 	$(PY) benchmarks/bench_client.py

@@ -1,0 +1,1 @@
+"""Reliability scenarios: faults, crashes, concurrent runs, hostile input and secrets (``make reliability``)."""
