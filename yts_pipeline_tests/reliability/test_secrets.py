@@ -5,6 +5,7 @@ socket only its owner can reach."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -184,6 +185,7 @@ def test_the_embedded_postgres_is_reachable_by_its_owner_only(path_length, scena
                 "reachable by its owner only (no group/other bits); the server stops with the last process")
     from yts_pipeline.db.embedded import start_embedded
 
+    socket_dir = None
     with embedded_data_dir() as base:
         data_dir = base if path_length == "short" else base / ("nested-" * 8) / "data-dir-with-a-long-name"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +207,8 @@ def test_the_embedded_postgres_is_reachable_by_its_owner_only(path_length, scena
         finally:
             _release_in_process_handle(data_dir)
         wait_for(lambda: not embedded_postmasters(data_dir), 20, "the embedded server to stop", 0.2)
+    if socket_dir is not None and socket_dir.parent == Path("/tmp"):  # the server's own /tmp/<hash> folder
+        shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 def _release_in_process_handle(data_dir: Path) -> None:
