@@ -83,7 +83,7 @@ def cmd_replay_api(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Run the pipeline headless; exit 0 only when every page succeeded."""
+    """Run the pipeline headless; exit 0 only when every page and every integrity check passed."""
     from yts_pipeline.runner import parse_page_range, run_sync
 
     try:
@@ -92,19 +92,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"yts-pipeline sync: error: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
+    chunking = {"pages_per_run": args.pages_per_run} if args.pages_per_run else {}
     totals = run_sync(pages=pages, max_pages=args.max_pages, refresh=args.refresh,
-                      skip_embeddings=args.skip_embeddings, pages_per_run=args.pages_per_run)
+                      skip_embeddings=args.skip_embeddings, **chunking)
     elapsed = time.monotonic() - started
     print(f"synced {totals.pages_done - len(totals.failed_pages)}/{totals.pages_done} pages in {elapsed:.1f} s: "
           f"{totals.new} new, {totals.changed} changed, {totals.unchanged} unchanged movies; "
           f"{totals.details_calls} details calls, {totals.failures} failures")
     if totals.swept:
         print(f"full sweep: {totals.removed} movies newly marked removed, {totals.revived} back again")
+    print(f"integrity checks: {totals.checks_passed} passed"
+          + "".join(f", {name} warned" for name in totals.check_warnings)
+          + "".join(f", {name} FAILED" for name in totals.failed_checks))
     if totals.failed_pages:
         print(f"FAILED pages: {', '.join(map(str, totals.failed_pages))} (see the runs in the UI; "
               f"rerun with --pages to retry)", file=sys.stderr)
-        return 1
-    return 0
+    if totals.failed_checks:
+        print(f"FAILED integrity checks: {', '.join(totals.failed_checks)} (their results in the UI, on the "
+              f"movies asset's Checks tab, name the rows)", file=sys.stderr)
+    return 1 if totals.failed_pages or totals.failed_checks else 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -226,10 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="run the pipeline headless on the instance at DAGSTER_HOME")
     sync.add_argument("--pages", metavar="A-B", help="only these pages (default: every page; a full sweep)")
-    sync.add_argument("--max-pages", type=int, metavar="N", help="at most N pages")
+    sync.add_argument("--max-pages", type=_positive_int, metavar="N", help="at most N pages")
     sync.add_argument("--refresh", action="store_true", help="fetch details again for movies that have them")
     sync.add_argument("--skip-embeddings", action="store_true", help="do not compute embeddings")
-    sync.add_argument("--pages-per-run", type=int, default=10, metavar="N", help="pages per Dagster run (10)")
+    sync.add_argument("--pages-per-run", type=_positive_int, metavar="N",
+                      help="pages per Dagster run (default: as many as a backfill batches, 25)")
     sync.set_defaults(handler=cmd_sync)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on the local instance")

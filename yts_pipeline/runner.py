@@ -16,8 +16,9 @@ from typing import TextIO
 import dagster as dg
 
 from yts_pipeline import mirror
-from yts_pipeline.assets.automation import SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
-from yts_pipeline.assets.partitions import PAGES, key_page, missing_page_keys, page_key, range_tags
+from yts_pipeline.assets.automation import CHECKS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
+from yts_pipeline.assets.embeddings import movie_embeddings
+from yts_pipeline.assets.partitions import PAGES, PAGES_PER_RUN, key_page, missing_page_keys, page_key, range_tags
 from yts_pipeline.instance import dagster_home, process_tags, release_abandoned_runs, startup_lock
 from yts_pipeline.resources import YtsApiResource
 
@@ -34,6 +35,9 @@ class SyncTotals:
     swept: bool = False
     removed: int = 0
     revived: int = 0
+    checks_passed: int = 0
+    check_warnings: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
 
 
 def parse_page_range(text: str) -> tuple[int, int]:
@@ -98,8 +102,9 @@ class Progress:
 
 
 def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = None, refresh: bool = False,
-             skip_embeddings: bool = False, pages_per_run: int = 10, out: TextIO = sys.stderr) -> SyncTotals:
-    """Discover pages, sync the selection run by run, and sweep tombstones when every page was synced."""
+             skip_embeddings: bool = False, pages_per_run: int = PAGES_PER_RUN, out: TextIO = sys.stderr) -> SyncTotals:
+    """Discover pages, sync the selection run by run, then check integrity (and sweep tombstones when every
+    page was synced)."""
     home = dagster_home()
     from yts_pipeline.definitions import defs
 
@@ -148,10 +153,22 @@ def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = No
         totals.pages_done += len(chunk)
         progress.show(totals)
     progress.done()
-    if pages is None and max_pages is None and not totals.failed_pages:
-        result = defs.resolve_job_def(SWEEP_JOB).execute_in_process(instance=instance, run_config=quiet,
-                                                                    tags=process_tags())
+    full_sync = pages is None and max_pages is None and not totals.failed_pages
+    after = defs.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
+    result = after.execute_in_process(instance=instance, run_config=quiet, tags=process_tags(),
+                                      raise_on_error=False)
+    totals.run_ids.append(result.run_id)
+    if full_sync:
         sweep = _latest_metadata(result).get(("catalog_sweep", None), {})
         totals.removed, totals.revived = int(sweep.get("removed", 0)), int(sweep.get("revived", 0))
         totals.swept = not sweep.get("skipped_reason")
+    for evaluation in result.get_asset_check_evaluations():
+        if skip_embeddings and evaluation.asset_key == movie_embeddings.key:
+            continue  # embeddings were skipped on purpose: their check speaks for the next run that embeds
+        if evaluation.passed:
+            totals.checks_passed += 1
+        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+            totals.check_warnings.append(evaluation.check_name)
+        else:
+            totals.failed_checks.append(evaluation.check_name)
     return totals

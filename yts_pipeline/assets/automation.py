@@ -99,12 +99,18 @@ def weekly_full_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResou
     return run_requests(all_keys, "weekly full sync")
 
 
+@dg.schedule(job=checks_job, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+def daily_integrity_checks(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every morning, after the nightly sync's runs: duplicates, orphans, missing movies, counts, embeddings."""
+    return dg.RunRequest()
+
+
 @dg.schedule(job=sweep_job, cron_schedule="0 16 * * 0", default_status=dg.DefaultScheduleStatus.STOPPED)
 def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Sunday afternoon, after the full sync: tombstone what no page lists any more."""
     return dg.RunRequest()
 
 
-SCHEDULES = [daily_incremental_sync, weekly_full_sync, weekly_catalog_sweep]
+SCHEDULES = [daily_incremental_sync, daily_integrity_checks, weekly_full_sync, weekly_catalog_sweep]
 SENSORS = [page_discovery_sensor]
 JOBS = [sync_job, without_embeddings_job, list_pass_job, details_job, sweep_job, checks_job]

@@ -52,6 +52,7 @@ def test_definitions_load_with_their_jobs_schedules_and_sensor() -> None:
     assert {job.name for job in defs.resolve_all_job_defs()} >= {
         "sync_pages", "sync_pages_without_embeddings", "list_pass", "details_pass", "sweep_removed_movies"}
     assert defs.resolve_schedule_def("daily_incremental_sync").cron_schedule == "0 3 * * *"
+    assert defs.resolve_schedule_def("daily_integrity_checks").job_name == "integrity_checks"
     assert defs.resolve_sensor_def("page_discovery_sensor").job_name == "sync_pages"
 
 

@@ -23,6 +23,7 @@ def test_three_page_sync_stores_every_movie_as_served(pipeline_env, database_url
     catalog = replay_server.catalog
     assert totals.failed_pages == [] and totals.pages_done == 3
     assert totals.new == 120 and totals.details_calls == 120
+    assert (totals.checks_passed, totals.check_warnings, totals.failed_checks) == (4, [], [])
     db = DatabaseManager(database_url)
     try:
         with db.get_session() as session:
@@ -84,6 +85,7 @@ def test_full_sweep_marks_removed_movies_and_revives_them(pipeline_env, database
     catalog.remove_movie(gone)
     partial = sync(pages=(1, 1))
     assert not partial.swept  # a partial sync never tombstones
+    assert partial.check_warnings == ["count_matches_api"]  # 120 stored, the API now lists 119
     totals = sync()
     assert totals.swept and totals.removed == 1
     db = DatabaseManager(database_url)
@@ -93,6 +95,23 @@ def test_full_sweep_marks_removed_movies_and_revives_them(pipeline_env, database
             assert session.scalar(select(Movie.title).where(Movie.external_id == gone)) == removed_movie["title"]
     finally:
         db.close_all()
+
+
+def test_integrity_checks_after_a_sync_name_what_is_lost(pipeline_env, database_url, replay_server,
+                                                         capsys) -> None:
+    from yts_pipeline.cli import main
+
+    sync()
+    lost = replay_server.catalog.ids()[0]  # listed on page 1
+    db = DatabaseManager(database_url)
+    try:
+        with db.get_session() as session:
+            session.delete(session.scalars(select(Movie).where(Movie.external_id == lost)).one())
+    finally:
+        db.close_all()
+    assert main(["sync", "--pages", "3", "--skip-embeddings"]) == 1  # page 1 is not rewritten
+    err = capsys.readouterr().err
+    assert "FAILED integrity checks: listed_movies_are_stored" in err
 
 
 def test_faults_leave_the_database_identical_to_a_clean_sync(pipeline_env, database_url, replay_server,
