@@ -171,4 +171,6 @@ def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = No
             totals.check_warnings.append(evaluation.check_name)
         else:
             totals.failed_checks.append(evaluation.check_name)
+    totals.failed_checks += [f"{event.step_key} (raised an error)" for event in result.all_events
+                             if event.is_step_failure]
     return totals

@@ -6,7 +6,7 @@ import io
 
 import dagster as dg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Cast, Movie, MovieCast, Torrent
@@ -112,6 +112,18 @@ def test_integrity_checks_after_a_sync_name_what_is_lost(pipeline_env, database_
     assert main(["sync", "--pages", "3", "--skip-embeddings"]) == 1  # page 1 is not rewritten
     err = capsys.readouterr().err
     assert "FAILED integrity checks: listed_movies_are_stored" in err
+
+
+def test_a_check_that_raises_is_reported_as_failed(pipeline_env, database_url, replay_server) -> None:
+    db = DatabaseManager(database_url)
+    try:
+        with db.get_session() as session:
+            session.execute(text("ALTER TABLE movie_embeddings RENAME COLUMN model TO model_renamed"))
+    finally:
+        db.close_all()
+    totals = sync(pages=(1, 1))
+    assert totals.failed_pages == []
+    assert [name for name in totals.failed_checks if "every_movie_embedded" in name and "raised" in name]
 
 
 def test_faults_leave_the_database_identical_to_a_clean_sync(pipeline_env, database_url, replay_server,
