@@ -84,6 +84,7 @@ def cmd_replay_api(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Run the pipeline headless; exit 0 only when every page and every integrity check passed."""
+    from yts_pipeline.assets.partitions import PAGES_PER_RUN
     from yts_pipeline.runner import parse_page_range, run_sync
 
     try:
@@ -92,9 +93,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"yts-pipeline sync: error: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    chunking = {"pages_per_run": args.pages_per_run} if args.pages_per_run else {}
     totals = run_sync(pages=pages, max_pages=args.max_pages, refresh=args.refresh,
-                      skip_embeddings=args.skip_embeddings, **chunking)
+                      skip_embeddings=args.skip_embeddings, pages_per_run=args.pages_per_run or PAGES_PER_RUN)
     elapsed = time.monotonic() - started
     print(f"synced {totals.pages_done - len(totals.failed_pages)}/{totals.pages_done} pages in {elapsed:.1f} s: "
           f"{totals.new} new, {totals.changed} changed, {totals.unchanged} unchanged movies; "

@@ -162,6 +162,12 @@ def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = No
         sweep = _latest_metadata(result).get(("catalog_sweep", None), {})
         totals.removed, totals.revived = int(sweep.get("removed", 0)), int(sweep.get("revived", 0))
         totals.swept = not sweep.get("skipped_reason")
+    _tally_checks(result, totals, skip_embeddings=skip_embeddings)
+    return totals
+
+
+def _tally_checks(result: dg.ExecuteInProcessResult, totals: SyncTotals, *, skip_embeddings: bool) -> None:
+    """Passed, warned and failed checks of the after-sync run; a check step that raised counts as failed."""
     for evaluation in result.get_asset_check_evaluations():
         if skip_embeddings and evaluation.asset_key == movie_embeddings.key:
             continue  # embeddings were skipped on purpose: their check speaks for the next run that embeds
@@ -173,4 +179,3 @@ def run_sync(*, pages: tuple[int, int] | None = None, max_pages: int | None = No
             totals.failed_checks.append(evaluation.check_name)
     totals.failed_checks += [f"{event.step_key} (raised an error)" for event in result.all_events
                              if event.is_step_failure]
-    return totals
