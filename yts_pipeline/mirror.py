@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,9 +42,6 @@ class PageReport:
     api_retries: int = 0
     seconds: float = 0.0
     content_changed: bool | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def pages_for(movie_count: int, limit: int) -> list[int]:

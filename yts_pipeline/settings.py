@@ -10,6 +10,9 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 DEFAULT_API_URLS = (
     "https://movies-api.accel.li/api/v2/",
@@ -35,30 +38,48 @@ def default_data_dir() -> Path:
     return Path("/var/lib") / f"yts_pipeline-{getpass.getuser()}"
 
 
-def _env_float(name: str, default: float, minimum: float = 0.0) -> float:
+def _env_number(name: str, default: N, minimum: N) -> N:
+    """The variable as a number of ``default``'s type (int or float), at least ``minimum``; ``default`` when unset."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
+    kind = type(default)
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
+        raise SettingsError(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}") from None
     if value < minimum:
         raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
     return value
+
+
+def _env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    return _env_number(name, float(default), float(minimum))
 
 
 def _env_int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
+    return _env_number(name, int(default), int(minimum))
+
+
+def parse_database_url(raw: str) -> str:
+    """A SQLAlchemy URL of a Postgres server (``postgres://`` accepted); the error never shows the password."""
+    from sqlalchemy.engine import make_url
+
+    scheme = raw.partition("://")[0] if "://" in raw else None
+    if scheme == "postgres":
+        raw = "postgresql" + raw[len("postgres"):]
+        scheme = "postgresql"
+    if scheme is None or scheme.split("+")[0] != "postgresql":
+        shown = f"starts with {scheme + '://'!r}" if scheme else "has no scheme"
+        raise SettingsError(f"DATABASE_URL {shown}: it must be a Postgres URL such as "
+                            "postgresql+psycopg2://user:password@host:5432/dbname (or unset it for the embedded one)")
     try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
-    return value
+        make_url(raw)
+    except Exception:
+        raise SettingsError("DATABASE_URL cannot be parsed: expected "
+                            "postgresql+psycopg2://user:password@host:5432/dbname (quote special characters "
+                            "of the password with %XX)") from None
+    return raw
 
 
 def parse_api_urls(raw: str) -> tuple[str, ...]:
@@ -116,7 +137,7 @@ class DatabaseSettings:
     def from_env(cls) -> DatabaseSettings:
         data_dir = os.environ.get("YTS_DATA_DIR")
         return cls(
-            url=os.environ.get("DATABASE_URL") or None,
+            url=parse_database_url(os.environ["DATABASE_URL"]) if os.environ.get("DATABASE_URL") else None,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
             pool_size=_env_int("DB_POOL_SIZE", cls.pool_size, minimum=1),
             max_overflow=_env_int("DB_MAX_OVERFLOW", cls.max_overflow),

@@ -36,16 +36,18 @@ T = TypeVar("T")
 class YtsApiError(Exception):
     """A call that failed for good: names the endpoint, the page or movie, the hosts tried and the cause.
 
-    ``raw`` keeps the last body the API sent (``None`` when no body arrived).
+    ``raw`` keeps the last body the API sent (``None`` when no body arrived); ``summary`` says the cause
+    in a few words ("DNS lookup failed", "HTTP 429 (Retry-After 30s)").
     """
 
     def __init__(self, endpoint: str, where: str, cause: str, *, hosts: tuple[str, ...], attempts: int,
-                 raw: str | None = None):
+                 raw: str | None = None, summary: str | None = None):
         tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         super().__init__(f"{endpoint} {where}: failed {tries} on {', '.join(hosts) or 'no host'}: {cause}")
         self.endpoint = endpoint
         self.where = where
         self.cause = cause
+        self.summary = summary or cause
         self.hosts = hosts
         self.attempts = attempts
         self.raw = raw
@@ -91,6 +93,10 @@ class YtsClient:
         self._rng = random.Random()
         self._host_lock = threading.Lock()
         self._current = 0  # index into base_urls of the host that last worked
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()
 
     @property
     def current_base_url(self) -> str:
@@ -153,7 +159,7 @@ class YtsClient:
             if outcome.action is Action.GIVE_UP or out_of_hosts or attempt >= self.settings.max_attempts:
                 self.stats.add("failures")
                 raise YtsApiError(endpoint, where, outcome.cause, hosts=tuple(tried), attempts=attempt,
-                                  raw=outcome.raw) from outcome
+                                  raw=outcome.raw, summary=outcome.summary) from outcome
             self._back_off(what, outcome, attempt)
             attempt += 1
 
@@ -173,7 +179,7 @@ class YtsClient:
                     return exc
                 if exc.action is Action.REJECT_HOST:
                     rejected.add(index)
-                self.log.warning("%s: host %s failed (%s)", what, host_label(base_url), exc.cause)
+                self.log.debug("%s: host %s failed (%s)", what, host_label(base_url), exc.cause)
                 failure = exc
                 continue
             self._settle_on(index)
@@ -228,7 +234,7 @@ class YtsClient:
             wait = max(wait, failure.retry_after)
             self._limiter.defer(failure.retry_after)  # the server is throttling us, not just this thread
         self.stats.add("retries")
-        self.log.warning("%s: %s, retry %d/%d in %.1fs", what, failure.cause, attempt + 1,
+        self.log.warning("%s: %s, retry %d/%d in %.1fs", what, failure.summary, attempt + 1,
                          settings.max_attempts, wait)
         time.sleep(wait)
 

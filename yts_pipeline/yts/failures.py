@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from yts_pipeline.yts.parsing import ApiResponseError, ForeignShapeError
 
@@ -29,12 +29,13 @@ class Action(enum.Enum):
 
 
 class Failure(Exception):
-    """One failed exchange: a cause safe to log, what to do next, and the raw body if any."""
+    """One failed exchange: a cause safe to log, a short summary for people, what to do next, the raw body."""
 
     def __init__(self, cause: str, action: Action, *, retry_after: float | None = None,
-                 raw: str | None = None):
+                 raw: str | None = None, summary: str | None = None):
         super().__init__(cause)
         self.cause = cause
+        self.summary = summary or cause
         self.action = action
         self.retry_after = retry_after
         self.raw = raw
@@ -64,22 +65,40 @@ def from_parse_error(exc: ApiResponseError, status: int) -> Failure:
     return Failure(cause, Action.RETRY if exc.retryable else Action.GIVE_UP, raw=exc.raw)
 
 
+def network_summary(exc: requests.RequestException, reason: object) -> str:
+    """A few words a person understands for a network failure: DNS, refused, timeout, TLS, proxy."""
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "the proxy failed (check HTTPS_PROXY)"
+    if isinstance(reason, NameResolutionError):
+        return "DNS lookup failed (no network, or the host name is gone)"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(reason, NewConnectionError):
+        return "connection refused" if "refused" in str(reason).lower() else "cannot connect"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed (a proxy or a host that is not the YTS API?)"
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time (read timeout)"
+    return "connection broken"
+
+
 def from_request_exception(exc: requests.RequestException) -> Failure:
     """Network trouble: refused or unresolvable hosts are skipped, broken exchanges retried."""
     reason = exc.args[0] if exc.args else exc
     if isinstance(reason, MaxRetryError) and reason.reason is not None:
         reason = reason.reason
     cause = redact(f"{exc.__class__.__name__}: {reason}")
+    summary = network_summary(exc, reason)
     if isinstance(exc, requests.exceptions.ProxyError):
-        return Failure(cause, Action.RETRY)  # the proxy, not the host, is in trouble
+        return Failure(cause, Action.RETRY, summary=summary)  # the proxy, not the host, is in trouble
     if isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError):
-        return Failure(cause, Action.NEXT_HOST)
+        return Failure(cause, Action.NEXT_HOST, summary=summary)
     if isinstance(exc, requests.exceptions.SSLError):
-        return Failure(cause, Action.REJECT_HOST)
+        return Failure(cause, Action.REJECT_HOST, summary=summary)
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError)):
-        return Failure(cause, Action.RETRY)
-    return Failure(cause, Action.GIVE_UP)
+        return Failure(cause, Action.RETRY, summary=summary)
+    return Failure(cause, Action.GIVE_UP, summary=summary)
 
 
 def parse_retry_after(value: str | None) -> float | None:

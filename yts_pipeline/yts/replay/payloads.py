@@ -34,10 +34,6 @@ URL_FIELDS = frozenset(
     ("url", "background_image", "background_image_original", "small_cover_image", "medium_cover_image",
      "large_cover_image", *SCREENSHOT_FIELDS)
 )
-TORRENT_FIELDS = (
-    "url", "hash", "quality", "type", "is_repack", "video_codec", "bit_depth", "audio_channels", "seeds",
-    "peers", "size", "size_bytes", "date_uploaded", "date_uploaded_unix",
-)
 
 
 def strip_host(url: Any) -> Any:

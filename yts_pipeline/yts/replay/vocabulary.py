@@ -482,8 +482,6 @@ GENRE_TEXT: dict[str, GenreText] = {
     ),
 }
 
-GENRES: tuple[str, ...] = tuple(sorted(GENRE_TEXT))
-
 # How often a genre leads a movie; Drama and Comedy dominate real catalogs, Westerns are rare.
 PRIMARY_GENRE_WEIGHTS: dict[str, int] = {
     "Action": 10, "Adventure": 5, "Animation": 4, "Biography": 3, "Comedy": 12, "Crime": 6, "Documentary": 6,

@@ -1,0 +1,240 @@
+"""``yts-pipeline sync``: the same assets, run in-process on the instance at ``DAGSTER_HOME``.
+
+Pages are discovered first, then synced in runs of a few consecutive pages (BackfillPolicy is not
+applied in-process, so the range is chunked here), so progress shows per run and a failure costs
+only its own pages. The runs land in the instance, so the UI shows them afterwards.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import dagster as dg
+
+from yts_pipeline import mirror
+from yts_pipeline.cli.instance import (
+    open_instance,
+    prepare_local_instance,
+    process_tags,
+    release_abandoned_runs,
+    startup_lock,
+)
+from yts_pipeline.definitions import defs as load_definitions
+from yts_pipeline.defs.automation import CHECKS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
+from yts_pipeline.defs.embeddings import movie_embeddings
+from yts_pipeline.defs.page_reports import describe_figures, figure_totals, latest_page_reports, report_from_metadata
+from yts_pipeline.defs.pages import catalog_sweep
+from yts_pipeline.defs.partitions import PAGES, PAGES_PER_RUN, key_page, missing_page_keys, page_key, range_tags
+from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
+from yts_pipeline.mirror import PageReport, SweepReport
+
+
+@dataclass
+class SyncTotals:
+    """What a sync did: every page report per asset, and the outcome of the sweep and the checks."""
+
+    pages_done: int = 0
+    reports: dict[str, list[PageReport]] = field(default_factory=dict)  # asset name -> one report per page
+    failed_pages: list[int] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    swept: bool = False
+    removed: int = 0
+    revived: int = 0
+    checks_passed: int = 0
+    check_warnings: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+
+    def step_totals(self) -> dict[str, dict[str, int | float]]:
+        """Every ``PageReport`` figure summed per asset, in step order."""
+        return {asset: figure_totals(reports) for asset, reports in self.reports.items()}
+
+    def _figure(self, asset: str, name: str) -> int | float:
+        return figure_totals(self.reports.get(asset, []))[name]
+
+    @property
+    def new(self) -> int:
+        return self._figure("movies", "new")
+
+    @property
+    def changed(self) -> int:
+        return self._figure("movies", "changed")
+
+    @property
+    def unchanged(self) -> int:
+        return self._figure("movies", "unchanged")
+
+    @property
+    def details_calls(self) -> int:
+        return self._figure("movie_details", "details_calls")
+
+    @property
+    def failures(self) -> int:
+        """Movies rejected or whose details failed, on any step."""
+        return sum(self._figure(asset, name) for asset in ("movies", "movie_details")
+                   for name in ("rejected", "details_failed"))
+
+
+def parse_page_range(text: str) -> tuple[int, int]:
+    """``"3-7"`` or ``"5"`` to (first, last); both at least 1 and in order."""
+    first, _, last = text.partition("-")
+    try:
+        start, end = int(first), int(last or first)
+    except ValueError:
+        raise ValueError(f"--pages {text!r}: expected A-B, e.g. 1-20") from None
+    if start < 1 or end < start:
+        raise ValueError(f"--pages {text!r}: pages start at 1 and A must not exceed B")
+    return start, end
+
+
+def select_pages(discovered: list[int], pages: tuple[int, int] | None, max_pages: int | None) -> list[int]:
+    selected = discovered
+    if pages is not None:
+        start, end = pages
+        if start > discovered[-1]:
+            raise ValueError(f"--pages {start}-{end}: the catalog has only {discovered[-1]} pages")
+        selected = [p for p in discovered if start <= p <= end]
+    return selected[:max_pages] if max_pages is not None else selected
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI keeps every log line
+
+
+class Progress:
+    """One status line: pages done, movies new/changed/skipped, speed and ETA."""
+
+    def __init__(self, total_pages: int, out: TextIO):
+        self.total, self.out, self.started = total_pages, out, time.monotonic()
+        self.interactive = out.isatty()
+
+    def show(self, totals: SyncTotals) -> None:
+        elapsed = time.monotonic() - self.started
+        rate = totals.pages_done / elapsed if elapsed else 0.0
+        eta = (self.total - totals.pages_done) / rate if rate else 0.0
+        width = 24
+        filled = int(width * totals.pages_done / self.total) if self.total else width
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] pages {totals.pages_done}/{self.total} | "
+                f"new {totals.new} changed {totals.changed} skipped {totals.unchanged} | "
+                f"details {totals.details_calls} failed {totals.failures} | {elapsed:.0f}s, ETA {eta:.0f}s")
+        self.out.write(("\r" + line) if self.interactive else line + "\n")
+        self.out.flush()
+
+    def done(self) -> None:
+        if self.interactive:
+            self.out.write("\n")
+
+
+def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, max_pages: int | None = None,
+             refresh: bool = False, skip_embeddings: bool = False, pages_per_run: int = PAGES_PER_RUN,
+             out: TextIO = sys.stderr) -> SyncTotals:
+    """Discover pages, sync the selection run by run, then check integrity (and sweep tombstones when every
+    page was synced). ``home``: the Dagster instance (default: the local one, created if new)."""
+    home = home or prepare_local_instance()
+    DatabaseResource().manager()  # a database that cannot be used fails here, in one line, not in every run
+    with startup_lock(home):
+        instance = open_instance(home)  # creating a new instance's storages is check-then-act
+        released = release_abandoned_runs(instance)
+    if released:
+        out.write(f"marked {len(released)} run(s) of a killed sync as failed and freed their slots\n")
+    with instance:  # also what Dagster reads while it resolves the jobs
+        definitions = load_definitions()
+        yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
+        discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
+        with startup_lock(home):
+            new_keys = missing_page_keys(instance, discovered)
+            if new_keys:
+                instance.add_dynamic_partitions(PAGES.name, new_keys)
+        selected = select_pages(discovered, pages, max_pages)
+        out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
+                  f"(DAGSTER_HOME={home})\n")
+        job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
+        run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
+        totals = _sync_pages(instance, job, [page_key(p) for p in selected], run_config, pages_per_run, out)
+        full_sync = pages is None and max_pages is None and not totals.failed_pages
+        after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
+        result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
+                                          raise_on_error=False)
+    totals.run_ids.append(result.run_id)
+    if full_sync:
+        swept = result.asset_materializations_for_node(catalog_sweep.op.name)
+        if swept:
+            sweep = report_from_metadata(SweepReport, swept[-1].metadata)
+            totals.removed, totals.revived = len(sweep.removed), len(sweep.revived)
+            totals.swept = sweep.skipped_reason is None
+    _tally_checks(result, totals, skip_embeddings=skip_embeddings)
+    return totals
+
+
+def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[str], run_config: dict,
+                pages_per_run: int, out: TextIO) -> SyncTotals:
+    """Run ``job`` over ``keys`` in ranges of ``pages_per_run``; a range with a failed page is redone page by page."""
+    steps = [asset.key.to_user_string() for asset in SYNC_STEPS[job.name]]
+    totals, progress = SyncTotals(reports={step: [] for step in steps}), Progress(len(keys), out)
+
+    def run(chunk: list[str]) -> tuple[dict[tuple[str, str], PageReport], set[str]]:
+        """Each page's reports, and the pages the final step materialized."""
+        result = job.execute_in_process(instance=instance, tags={**range_tags(chunk[0], chunk[-1]), **process_tags()},
+                                        run_config=run_config, raise_on_error=False)
+        totals.run_ids.append(result.run_id)
+        finished = {event.partition for event in result.get_asset_materialization_events()
+                    if event.asset_key.to_user_string() == steps[-1]}
+        return latest_page_reports(result), finished
+
+    for start in range(0, len(keys), pages_per_run):
+        chunk = keys[start:start + pages_per_run]
+        reports, finished = run(chunk)
+        if len(chunk) > 1 and not finished.issuperset(chunk):
+            # One bad page stops the later steps of its whole run: redo those pages one by one.
+            for key in sorted(set(chunk) - finished):
+                page_reports, page_finished = run([key])
+                reports.update(page_reports)
+                finished |= page_finished
+        for key in chunk:
+            if key not in finished:
+                totals.failed_pages.append(key_page(key))
+            for step in steps:
+                if (step, key) in reports:
+                    totals.reports[step].append(reports[(step, key)])
+        totals.pages_done += len(chunk)
+        progress.show(totals)
+    progress.done()
+    return totals
+
+
+def _tally_checks(result: dg.ExecuteInProcessResult, totals: SyncTotals, *, skip_embeddings: bool) -> None:
+    """Passed, warned and failed checks of the after-sync run; a check step that raised counts as failed."""
+    for evaluation in result.get_asset_check_evaluations():
+        if skip_embeddings and evaluation.asset_key == movie_embeddings.key:
+            continue  # embeddings were skipped on purpose: their check speaks for the next run that embeds
+        if evaluation.passed:
+            totals.checks_passed += 1
+        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+            totals.check_warnings.append(evaluation.check_name)
+        else:
+            totals.failed_checks.append(evaluation.check_name)
+    totals.failed_checks += [f"{event.step_key} (raised an error)" for event in result.all_events
+                             if event.is_step_failure]
+
+
+def print_summary(totals: SyncTotals, seconds: float) -> None:
+    """The outcome on stdout (every figure of every step), failures named on stderr."""
+    print(f"synced {totals.pages_done - len(totals.failed_pages)}/{totals.pages_done} pages in {seconds:.1f} s: "
+          f"{totals.new} new, {totals.changed} changed, {totals.unchanged} unchanged movies; "
+          f"{totals.details_calls} details calls, {totals.failures} failures")
+    width = max((len(step) for step in totals.reports), default=0)
+    for step, figures in totals.step_totals().items():
+        print(f"  {step + ':':<{width + 1}} {describe_figures(figures)}")
+    if totals.swept:
+        print(f"full sweep: {totals.removed} movies newly marked removed, {totals.revived} back again")
+    print(f"integrity checks: {totals.checks_passed} passed"
+          + "".join(f", {name} warned" for name in totals.check_warnings)
+          + "".join(f", {name} FAILED" for name in totals.failed_checks))
+    if totals.failed_pages:
+        print(f"FAILED pages: {', '.join(map(str, totals.failed_pages))} (see the runs in the UI; "
+              f"rerun with --pages to retry)", file=sys.stderr)
+    if totals.failed_checks:
+        print(f"FAILED integrity checks: {', '.join(totals.failed_checks)} (their results in the UI, on the "
+              f"movies asset's Checks tab, name the rows)", file=sys.stderr)

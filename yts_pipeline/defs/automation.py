@@ -1,0 +1,116 @@
+"""Jobs, the page-discovery sensor, the daily incremental schedule and the weekly full sweep."""
+
+import dagster as dg
+
+from yts_pipeline import mirror
+from yts_pipeline.db.pages import pages_with_details_failures
+from yts_pipeline.defs.embeddings import movie_embeddings
+from yts_pipeline.defs.pages import catalog_sweep, movie_details, movies, raw_list_pages
+from yts_pipeline.defs.partitions import PAGES, contiguous_ranges, key_page, missing_page_keys, page_key, range_tags
+from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
+
+SYNC_JOB, WITHOUT_EMBEDDINGS_JOB = "sync_pages", "sync_pages_without_embeddings"
+SWEEP_JOB, CHECKS_JOB = "sweep_removed_movies", "integrity_checks"
+SYNC_STEPS = {
+    SYNC_JOB: [raw_list_pages, movies, movie_details, movie_embeddings],
+    WITHOUT_EMBEDDINGS_JOB: [raw_list_pages, movies, movie_details],
+}
+
+# Asset checks scan whole tables: they run once per sync (CHECKS_JOB) and with the sweep, not in every page run.
+sync_job = dg.define_asset_job(
+    SYNC_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[SYNC_JOB]).without_checks(),
+    description="The whole chain for a range of pages: fetch, save, details, embeddings.",
+)
+without_embeddings_job = dg.define_asset_job(
+    WITHOUT_EMBEDDINGS_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[WITHOUT_EMBEDDINGS_JOB]).without_checks(),
+    description="The chain without embeddings: fetch, save, details.",
+)
+list_pass_job = dg.define_asset_job(
+    "list_pass", selection=dg.AssetSelection.assets(raw_list_pages, movies).without_checks(),
+    description="The fast pass: every movie from the list pages, no details calls (~25 min for the catalog).",
+)
+details_job = dg.define_asset_job(
+    "details_pass", selection=dg.AssetSelection.assets(movie_details).without_checks(),
+    description="The slow pass: details for stored movies that have none yet.",
+)
+ALL_CHECKS = dg.AssetSelection.checks_for_assets(movies, movie_embeddings)
+checks_job = dg.define_asset_job(
+    CHECKS_JOB, selection=ALL_CHECKS,
+    description="The integrity checks: duplicates, orphans, listed-but-missing, count vs the API, embeddings.",
+)
+sweep_job = dg.define_asset_job(
+    SWEEP_JOB, selection=dg.AssetSelection.assets(catalog_sweep) | ALL_CHECKS,
+    description="Mark movies no page lists any more as removed (after a full sync), then check integrity.",
+)
+
+
+def run_requests(keys: list[str], reason: str) -> list[dg.RunRequest]:
+    """One run per stretch of consecutive pages (at most PAGES_PER_RUN each)."""
+    return [dg.RunRequest(tags={**range_tags(start, end), "yts/reason": reason})
+            for start, end in contiguous_ranges(keys)]
+
+
+def discover(instance: dg.DagsterInstance, yts_api: YtsApiResource) -> tuple[list[str], list[str]]:
+    """All page keys the catalog fills today, and those the instance did not know yet."""
+    pages = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
+    return [page_key(p) for p in pages], missing_page_keys(instance, pages)
+
+
+@dg.sensor(job=sync_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
+def page_discovery_sensor(context: dg.SensorEvaluationContext, yts_api: YtsApiResource) -> dg.SensorResult:
+    """Asks the API for ``movie_count``, adds the missing page partitions and syncs them."""
+    _, new = discover(context.instance, yts_api)
+    if not new:
+        return dg.SensorResult(skip_reason="no new pages")
+    context.log.info(f"{len(new)} new page(s): {new[0]}..{new[-1]}")
+    return dg.SensorResult(dynamic_partitions_requests=[PAGES.build_add_request(new)],
+                           run_requests=run_requests(new, "new pages"))
+
+
+def incremental_targets(instance: dg.DagsterInstance, database: DatabaseResource, all_keys: list[str],
+                        new: list[str]) -> list[str]:
+    """The last synced page (where new movies land), new pages, pages not fully synced (a failed or never
+    finished run, wherever it stopped) and pages with movies whose details call failed."""
+    synced = instance.get_materialized_partitions(movie_details.key)
+    last_synced = sorted((k for k in synced if k in set(all_keys)), key=key_page)[-1:]
+    unfinished = [k for k in all_keys if k not in synced]
+    with database.manager().get_session() as session:
+        failed_details = [page_key(p) for p in pages_with_details_failures(session)]
+    return sorted({*last_synced, *new, *unfinished, *failed_details} & set(all_keys), key=key_page)
+
+
+@dg.schedule(job=sync_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+def daily_incremental_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResource,
+                           database: DatabaseResource):
+    """Every night: discover new pages, then refresh the last page, the new ones and the failed ones."""
+    all_keys, new = discover(context.instance, yts_api)
+    if new:
+        context.instance.add_dynamic_partitions(PAGES.name, new)
+    targets = incremental_targets(context.instance, database, all_keys, new)
+    return run_requests(targets, "daily incremental sync") or dg.SkipReason("nothing to sync")
+
+
+@dg.schedule(job=sync_job, cron_schedule="0 4 * * 0", default_status=dg.DefaultScheduleStatus.STOPPED)
+def weekly_full_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResource):
+    """Every Sunday: every page again, so changes anywhere in the catalog are seen."""
+    all_keys, new = discover(context.instance, yts_api)
+    if new:
+        context.instance.add_dynamic_partitions(PAGES.name, new)
+    return run_requests(all_keys, "weekly full sync")
+
+
+@dg.schedule(job=checks_job, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+def daily_integrity_checks(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every morning, after the nightly sync's runs: duplicates, orphans, missing movies, counts, embeddings."""
+    return dg.RunRequest()
+
+
+@dg.schedule(job=sweep_job, cron_schedule="0 16 * * 0", default_status=dg.DefaultScheduleStatus.STOPPED)
+def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Sunday afternoon, after the full sync: tombstone what no page lists any more."""
+    return dg.RunRequest()
+
+
+SCHEDULES = [daily_incremental_sync, daily_integrity_checks, weekly_full_sync, weekly_catalog_sweep]
+SENSORS = [page_discovery_sensor]
+JOBS = [sync_job, without_embeddings_job, list_pass_job, details_job, sweep_job, checks_job]

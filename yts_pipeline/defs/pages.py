@@ -1,0 +1,71 @@
+"""The page-partitioned assets: raw list pages, the movie tables, and the details that enrich them."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+
+from yts_pipeline import mirror
+from yts_pipeline.defs.page_reports import materialize_pages, report_metadata
+from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES
+from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
+
+GROUP = "yts_mirror"
+API_POOL = "yts_api"
+
+Events = Iterator[dg.MaterializeResult | dg.AssetMaterialization]
+
+
+class DetailsConfig(dg.Config):
+    """``refresh`` re-fetches details of every movie on the page, not only those that have none."""
+
+    refresh: bool = False
+
+
+@dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, pool=API_POOL, group_name=GROUP,
+          kinds={"python", "postgres"})
+def raw_list_pages(context: dg.AssetExecutionContext, database: DatabaseResource, yts_api: YtsApiResource) -> Events:
+    """Each ``list_movies`` page (oldest movies first) kept as raw JSON in ``raw_list_pages``."""
+    client, db, limit = yts_api.client(), database.manager(), yts_api.page_limit
+    yield from materialize_pages(context, "fetch", lambda page: mirror.fetch_page(client, db, page, limit))
+
+
+@dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[raw_list_pages], group_name=GROUP,
+          kinds={"postgres"})
+def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Events:
+    """The movie tables (movies, genres, torrents) upserted from the stored pages; no API call."""
+    db = database.manager()
+    yield from materialize_pages(context, "save", lambda page: mirror.save_page(db, page))
+
+
+@dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[movies], pool=API_POOL, group_name=GROUP,
+          kinds={"python", "postgres"})
+def movie_details(context: dg.AssetExecutionContext, config: DetailsConfig, database: DatabaseResource,
+                  yts_api: YtsApiResource) -> Events:
+    """Cast, characters, screenshots and descriptions for the page's movies that have no details yet."""
+    client, db = yts_api.client(), database.manager()
+    yield from materialize_pages(
+        context, "details", lambda page: mirror.fetch_details(client, db, page, refresh=config.refresh))
+
+
+class SweepConfig(dg.Config):
+    """Pages fetched longer ago than this make the sweep wait for a fresh full sync."""
+
+    max_page_age_hours: float = 24.0
+
+
+@dg.asset(deps=[movies], group_name=GROUP, kinds={"postgres"})
+def catalog_sweep(context: dg.AssetExecutionContext, config: SweepConfig, database: DatabaseResource,
+                  yts_api: YtsApiResource) -> dg.MaterializeResult:
+    """Marks movies no page lists any more with ``removed_at`` (and clears it when they return).
+
+    Acts only when every page of the catalog is stored, so a partial sync never removes anything.
+    """
+    report = mirror.sweep(database.manager(), limit=yts_api.page_limit,
+                          max_page_age=timedelta(hours=config.max_page_age_hours))
+    if report.skipped_reason:
+        context.log.warning(f"sweep skipped: {report.skipped_reason}")
+    else:
+        context.log.info(f"sweep of {report.pages} pages: {report.listed} movies listed, "
+                         f"{len(report.removed)} newly removed, {len(report.revived)} back again")
+    return dg.MaterializeResult(metadata=report_metadata(report))
