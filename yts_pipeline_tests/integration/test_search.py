@@ -22,7 +22,9 @@ from yts_pipeline.search.embed import embed_movies
 from yts_pipeline.search.errors import AmbiguousMovie, MovieNotFound, NothingToSearch, UnknownGenre
 from yts_pipeline.search.model import EmbeddingModel, get_model
 from yts_pipeline.search.queries import Filters, Result, search, similar
-from yts_pipeline_tests.conftest import SAMPLES_DIR, TEMPLATE, PostgresForTests
+from yts_pipeline_tests.conftest import TEMPLATE
+from yts_pipeline_tests.support.postgres import ScratchPostgres
+from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
 UHD_IDS = (26239, 26237, 26216)  # documentaries given an extra 2160p torrent for the quality filter
 NOTHING_YET = "nothing to search yet: run `yts-pipeline sync` first"
@@ -52,7 +54,7 @@ def model() -> EmbeddingModel:
 
 
 @pytest.fixture(scope="module")
-def catalog(postgres: PostgresForTests, model: EmbeddingModel) -> Iterator[tuple[DatabaseManager, list[dict]]]:
+def catalog(postgres: ScratchPostgres, model: EmbeddingModel) -> Iterator[tuple[DatabaseManager, list[dict]]]:
     """One embedded copy of the sample page shared by the read-only tests of this module."""
     name = postgres.create_database(TEMPLATE)
     db = DatabaseManager(postgres.url(name))
@@ -202,7 +204,7 @@ def test_sql_looking_text_is_searched_literally(catalog, model) -> None:
 
 
 def test_a_filtered_vector_search_keeps_scanning_the_index_until_k_rows_match(
-        db: DatabaseManager, postgres: PostgresForTests, model: EmbeddingModel, database_url: str) -> None:
+        db: DatabaseManager, postgres: ScratchPostgres, model: EmbeddingModel, database_url: str) -> None:
     """500 decoys crowd the query's neighbourhood and fail the filter; the 4 horror movies lie far away.
 
     Sequential scans and sorts are disabled for the database so that the HNSW index answers, as

@@ -24,8 +24,8 @@ from yts_pipeline.yts.client import USER_AGENT, YtsApiError, YtsClient
 from yts_pipeline.yts.failures import parse_retry_after
 from yts_pipeline.yts.ratelimit import RateLimiter, shared_limiter
 from yts_pipeline.yts.replay import Catalog, ReplayServer
+from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "yts-api" / "samples"
 FAST = ApiSettings(base_urls=("http://127.0.0.1:9/api/v2/",), requests_per_second=0, detail_workers=2,
                    timeout_seconds=2.0, max_attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05)
 
@@ -256,11 +256,11 @@ def test_stats_snapshot_and_since(api: ReplayServer) -> None:
 # --- the shared samples: real bodies captured from the live API ---------------------------------
 
 def sample_files() -> list[Path]:
-    return sorted(SAMPLES.glob("*.json"))
+    return sorted(SAMPLES_DIR.glob("*.json"))
 
 
 def test_the_shared_samples_are_there() -> None:
-    assert SAMPLES.is_dir(), f"expected the shared API samples at {SAMPLES} (../shared beside the clone)"
+    assert SAMPLES_DIR.is_dir(), f"expected the shared API samples at {SAMPLES_DIR} (../shared beside the clone)"
     assert len(sample_files()) >= 9
 
 
@@ -325,7 +325,7 @@ def test_a_page_not_found_host_is_given_up_on_without_retries() -> None:
 
 def test_session_sends_the_project_user_agent_and_the_query() -> None:
     seen = []
-    body = (SAMPLES / "list_movies_zero_results_2025-04-19.json").read_bytes()
+    body = (SAMPLES_DIR / "list_movies_zero_results_2025-04-19.json").read_bytes()
 
     def answer(handler: BaseHTTPRequestHandler) -> Reply:
         seen.append((handler.headers["User-Agent"], handler.path))
@@ -358,7 +358,7 @@ def forwarding_proxy() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
 
 
 def test_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    body = (SAMPLES / "movie_details_id10_plain_2021-05.json").read_bytes()
+    body = (SAMPLES_DIR / "movie_details_id10_plain_2021-05.json").read_bytes()
     with serving(fixed(body)) as api, forwarding_proxy() as (proxy, seen):
         proxy_with_password = proxy.replace("http://", "http://mirror:s3cret@")
         monkeypatch.setenv("HTTP_PROXY", proxy_with_password)

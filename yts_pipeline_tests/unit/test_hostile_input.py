@@ -15,7 +15,6 @@ import math
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +31,8 @@ from yts_pipeline.yts.parsing import (
 )
 from yts_pipeline.yts.records import MOVIE_INT_FIELDS, MOVIE_TEXT_FIELDS, SMALL_INT_FIELDS, MovieRecord
 from yts_pipeline_tests.reliability.recording import scenario  # noqa: F401  (fixture)
+from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "yts-api" / "samples"
 LIST_SAMPLE = "list_movies_page1_limit50_2021-01-20.json"
 PROPERTY_SETTINGS = settings(max_examples=150, derandomize=True, deadline=None, database=None,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -58,10 +57,10 @@ CAST_FIELDS = ["name", "character_name", "url_small_image", "imdb_code"]
 @lru_cache
 def sample_movies() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(list items, details movies) from the captured answers in ../shared/yts-api/samples."""
-    if not SAMPLES.is_dir():
-        pytest.fail(f"the shared API samples are missing: expected {SAMPLES}")
-    listed = json.loads((SAMPLES / LIST_SAMPLE).read_text())["data"]["movies"]
-    details = [json.loads(p.read_text())["data"]["movie"] for p in sorted(SAMPLES.glob("movie_details_*.json"))]
+    if not SAMPLES_DIR.is_dir():
+        pytest.fail(f"the shared API samples are missing: expected {SAMPLES_DIR}")
+    listed = json.loads((SAMPLES_DIR / LIST_SAMPLE).read_text())["data"]["movies"]
+    details = [json.loads(p.read_text())["data"]["movie"] for p in sorted(SAMPLES_DIR.glob("movie_details_*.json"))]
     return listed, details
 
 

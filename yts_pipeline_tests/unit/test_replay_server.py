@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from yts_pipeline.yts.replay import FAULT_KINDS, Catalog, ReplayServer
+from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "yts-api" / "samples"
 HASH = re.compile(r"^[0-9A-F]{40}$")
 
 
@@ -344,9 +344,9 @@ def test_synthetic_catalog_is_realistic_and_carries_the_quirks() -> None:
 
 
 def test_shared_samples_load_and_merge(tmp_path: Path) -> None:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"shared samples not found at {SAMPLES}")
-    catalog = Catalog.from_files(sorted(SAMPLES.glob("*.json")))
+    if not SAMPLES_DIR.is_dir():
+        pytest.skip(f"shared samples not found at {SAMPLES_DIR}")
+    catalog = Catalog.from_files(sorted(SAMPLES_DIR.glob("*.json")))
     assert {10, 15, 1632, 26245, 62044} <= set(catalog.ids())
     merged = catalog.movie(15)  # in two details captures: both merged, the later file winning
     assert merged["cast"][0]["name"] == "Bruce Willis" and merged["like_count"] == 53
@@ -358,10 +358,10 @@ def test_shared_samples_load_and_merge(tmp_path: Path) -> None:
         assert catalog.add_movies(1)[0] > max(listed)
 
     list_only = tmp_path / "list.json"
-    details = json.loads((SAMPLES / "movie_details_id10_plain_2021-05.json").read_text())
+    details = json.loads((SAMPLES_DIR / "movie_details_id10_plain_2021-05.json").read_text())
     listed_10 = dict(details["data"]["movie"], summary="from the list", like_count=1)
     list_only.write_text(json.dumps({"status": "ok", "data": {"movies": [listed_10]}}))
-    one = Catalog.from_files([SAMPLES / "movie_details_id10_plain_2021-05.json", list_only])
+    one = Catalog.from_files([SAMPLES_DIR / "movie_details_id10_plain_2021-05.json", list_only])
     assert one.movie(10)["summary"] == "from the list" and one.movie(10)["like_count"] == 269
 
 
