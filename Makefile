@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run sync demo replay test test-all reliability bench doctor clean
+.PHONY: install run sync replay check-defs test test-all reliability bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)  ## the Dagster UI and daemon on http://127.0.0.1:3000 (embedded Postgres)
+run: $(STAMP)  ## the Dagster UI and daemon (dg dev) on http://127.0.0.1:3000 (embedded Postgres)
 	$(VENV)/bin/yts-pipeline ui
 
 sync: $(STAMP)  ## the whole pipeline headless, against YTS_API_URL
@@ -29,10 +29,15 @@ replay: $(STAMP)  ## an offline imitation of the API on 127.0.0.1:8000 (5,000 mo
 doctor: $(STAMP)
 	$(VENV)/bin/yts-pipeline doctor
 
-test: $(STAMP)  ## every test but the long reliability scenarios
+DG := VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/dg
+
+check-defs: $(STAMP)  ## load and validate every Dagster definition, as dg does
+	$(DG) check defs
+
+test: check-defs  ## the definitions check, then every test but the long reliability scenarios
 	$(VENV)/bin/pytest -m "not slow"
 
-test-all: $(STAMP)
+test-all: check-defs
 	$(VENV)/bin/pytest
 
 RELIABILITY_JSON := build/reliability/results.json

@@ -25,11 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import dagster as dg  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
 
-import dagster as dg  # noqa: E402
-
-from yts_pipeline.instance import LOCAL_DAGSTER_YAML  # noqa: E402
+from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML  # noqa: E402
 from yts_pipeline.yts.replay import Catalog, ReplayServer  # noqa: E402
 
 ASSETS = ("raw_list_pages", "movies", "movie_details")

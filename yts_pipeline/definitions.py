@@ -1,18 +1,10 @@
-"""The Dagster code location: assets, checks, jobs, schedules, sensors and resources."""
+"""The Dagster code location: everything under ``yts_pipeline/defs/``, loaded as ``create-dagster`` projects do."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from yts_pipeline.assets.automation import JOBS, SCHEDULES, SENSORS
-from yts_pipeline.assets.checks import CHECKS
-from yts_pipeline.assets.embeddings import every_movie_embedded, movie_embeddings
-from yts_pipeline.assets.pages import catalog_sweep, movie_details, movies, raw_list_pages
-from yts_pipeline.resources import default_resources
 
-defs = dg.Definitions(
-    assets=[raw_list_pages, movies, movie_details, movie_embeddings, catalog_sweep],
-    asset_checks=[*CHECKS, every_movie_embedded],
-    jobs=JOBS,
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources=default_resources(),
-)
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

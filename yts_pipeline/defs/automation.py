@@ -109,8 +109,3 @@ def daily_integrity_checks(context: dg.ScheduleEvaluationContext) -> dg.RunReque
 def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Sunday afternoon, after the full sync: tombstone what no page lists any more."""
     return dg.RunRequest()
-
-
-SCHEDULES = [daily_incremental_sync, daily_integrity_checks, weekly_full_sync, weekly_catalog_sweep]
-SENSORS = [page_discovery_sensor]
-JOBS = [sync_job, without_embeddings_job, list_pass_job, details_job, sweep_job, checks_job]

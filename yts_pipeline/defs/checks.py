@@ -43,6 +43,3 @@ def count_matches_api(database: DatabaseResource) -> dg.AssetCheckResult:
         metadata={"api_movie_count": api_count if api_count is not None else -1, "stored_movies": stored,
                   "difference": (api_count or 0) - stored},
     )
-
-
-CHECKS = [no_duplicates, no_orphan_links, listed_movies_are_stored, count_matches_api]

@@ -3,7 +3,7 @@ partition backfill launched through GraphQL the way the UI launches it, and the 
 against the replay API into a real Postgres.
 
 The in-process tests never exercise what only the deployed processes do: load the code location
-from ``-m``, read EnvVar resources from the process environment, apply the backfill policy, queue,
+from ``workspace.yaml``, read EnvVar resources from the process environment, apply the backfill policy, queue,
 launch and finish runs. This test does.
 """
 
@@ -24,14 +24,14 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Movie
-from yts_pipeline.instance import LOCAL_DAGSTER_YAML
 
 pytestmark = pytest.mark.e2e
 
 HOST = "127.0.0.1"
-MODULE = "yts_pipeline.definitions"
+WORKSPACE = str(Path(__file__).resolve().parents[2] / "workspace.yaml")  # as the README runs the services
 BIN = Path(sys.executable).parent
 PAGES = ["00001", "00002"]
 MOVIES_PER_PAGE = 50
@@ -204,7 +204,7 @@ def run_failures(instance: dg.DagsterInstance) -> str:
 def test_backfill_launched_through_graphql_syncs_its_pages(services, dagster_home, database_url,
                                                           replay_server) -> None:
     port = free_port()
-    webserver = services.start("dagster-webserver", "-h", HOST, "-p", str(port), "-m", MODULE)
+    webserver = services.start("dagster-webserver", "-h", HOST, "-p", str(port), "-w", WORKSPACE)
     wait_for_webserver(webserver, port)
     assert listening_addresses(webserver.process, port) == {HOST}
 
@@ -219,7 +219,7 @@ def test_backfill_launched_through_graphql_syncs_its_pages(services, dagster_hom
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         # The backfill daemon wakes every 30 s and handles a backfill on its first pass, so starting it
         # after the launch saves one whole interval.
-        daemon = services.start("dagster-daemon", "run", "-m", MODULE)
+        daemon = services.start("dagster-daemon", "run", "-w", WORKSPACE)
         backfill = wait_for_backfill(port, launched["backfillId"], [webserver, daemon])
         if backfill.get("status") not in ("COMPLETED", "COMPLETED_SUCCESS"):
             pytest.fail(f"backfill not completed successfully (waited <= {BACKFILL_TIMEOUT} s): {backfill}\n"

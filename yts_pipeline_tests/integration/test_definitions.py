@@ -7,21 +7,27 @@ after real syncs, so their decisions are checked against what the instance and t
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+from sqlalchemy import select
 
-from yts_pipeline.assets.automation import daily_incremental_sync, page_discovery_sensor, weekly_full_sync
-from yts_pipeline.assets.partitions import PAGES, RANGE_END_TAG, RANGE_START_TAG, range_tags
-from yts_pipeline.definitions import defs
-from yts_pipeline.instance import LOCAL_DAGSTER_YAML
-from yts_pipeline.resources import DatabaseResource, YtsApiResource
-from yts_pipeline.runner import run_sync
+from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML
+from yts_pipeline.cli.sync import run_sync
+from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline.db.models import Movie, MovieCast
+from yts_pipeline.definitions import defs as load_definitions
+from yts_pipeline.defs.automation import daily_incremental_sync, page_discovery_sensor, weekly_full_sync
+from yts_pipeline.defs.partitions import PAGES, RANGE_END_TAG, RANGE_START_TAG, range_tags
+from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
+DG = str(Path(sys.executable).with_name("dg"))
+CHECKOUT = Path(__file__).resolve().parents[2]
+defs = load_definitions()
 
 
 def sync() -> None:
@@ -36,15 +42,28 @@ def resources() -> dict[str, dg.ConfigurableResource]:
     return {"yts_api": YtsApiResource(), "database": DatabaseResource()}
 
 
-def test_dagster_validates_the_code_location(tmp_path: Path) -> None:
+def dg_command(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
+    """``dg`` as a user runs it: in the checkout, with the project's venv active."""
+    return subprocess.run([DG, *args], cwd=CHECKOUT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "DAGSTER_HOME": str(home), "VIRTUAL_ENV": sys.prefix, **env})
+
+
+def local_home(tmp_path: Path) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
-    done = subprocess.run([DAGSTER, "definitions", "validate", "-m", "yts_pipeline.definitions"],
-                          env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Validation successful" in done.stdout + done.stderr
+    return home
+
+
+def test_dg_checks_and_lists_the_code_location(tmp_path: Path) -> None:
+    home = local_home(tmp_path)
+    checked = dg_command("check", "defs", home=home)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully" in checked.stdout + checked.stderr
+    listed = dg_command("list", "defs", "--json", home=home)
+    assert listed.returncode == 0, listed.stderr
+    assets = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
+    assert assets == {"raw_list_pages", "movies", "movie_details", "movie_embeddings", "catalog_sweep"}
 
 
 def test_definitions_load_with_their_jobs_schedules_and_sensor() -> None:
@@ -94,3 +113,30 @@ def test_daily_sync_includes_pages_whose_details_never_ran(pipeline_env, replay_
         requests = daily_incremental_sync(dg.build_schedule_context(instance=instance, resources=resources()))
     # Last stored page 3, unfinished page 4, new page 5: one run. Without page 4 it would be two.
     assert ranges(requests) == [("00003", "00005")]
+
+
+def test_dg_launch_stores_a_page_on_the_instance_of_a_headless_sync(tmp_path: Path, database_url: str,
+                                                                    replay_server) -> None:
+    home = local_home(tmp_path)
+    env = {"DATABASE_URL": database_url, "YTS_API_URL": replay_server.base_url, "YTS_REQUESTS_PER_SECOND": "0"}
+    synced = subprocess.run([str(Path(sys.executable).with_name("yts-pipeline")), "sync", "--pages", "1-1",
+                             "--skip-embeddings"], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "DAGSTER_HOME": str(home), **env})
+    assert synced.returncode == 0, synced.stderr
+    launched = dg_command("launch", "--assets", "raw_list_pages,movies,movie_details", "--partition", "00002",
+                          home=home, **env)
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+    page_two = replay_server.catalog.ids()[50:100]
+    db = DatabaseManager(database_url)
+    try:
+        with db.get_session() as session:
+            detailed = session.scalars(select(Movie.external_id).where(
+                Movie.external_id.in_(page_two), Movie.details_fetched_at.isnot(None))).all()
+            with_cast = session.scalars(select(Movie.external_id).join(MovieCast, MovieCast.movie_id == Movie.id)
+                                        .where(Movie.external_id.in_(page_two)).distinct()).all()
+    finally:
+        db.close_all()
+    assert sorted(detailed) == sorted(page_two)
+    assert with_cast and set(with_cast) <= set(page_two)
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # the same instance the sync used
+        assert sorted(instance.get_materialized_partitions(dg.AssetKey("movie_details"))) == ["00001", "00002"]

@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 from sqlalchemy import select, text
 
+from yts_pipeline.cli.sync import run_sync
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Cast, Movie, MovieCast, Torrent
-from yts_pipeline.runner import run_sync
 from yts_pipeline_tests.support.canonical import canonical_dump, dump_differences
 
 
@@ -99,7 +99,7 @@ def test_full_sweep_marks_removed_movies_and_revives_them(pipeline_env, database
 
 def test_integrity_checks_after_a_sync_name_what_is_lost(pipeline_env, database_url, replay_server,
                                                          capsys) -> None:
-    from yts_pipeline.cli import main
+    from yts_pipeline.cli.main import main
 
     sync()
     lost = replay_server.catalog.ids()[0]  # listed on page 1
@@ -152,7 +152,7 @@ def test_details_failures_do_not_fail_the_page_and_are_retried(pipeline_env, dat
     instance = dg.DagsterInstance.get()
     record = instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=dg.AssetKey("movie_details"), asset_partitions=["00001"]), limit=1).records[0]
-    assert str(victim) in record.asset_materialization.metadata["failed_details"].value
+    assert str(victim) in record.asset_materialization.metadata["details_failed"].value
     db = DatabaseManager(database_url)
     try:
         assert db.movie_exists(victim)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from yts_pipeline.cli import build_parser, main
+from yts_pipeline.cli.main import build_parser, main
 from yts_pipeline.db.errors import DatabaseError
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.yts.replay import Catalog, ReplayServer
