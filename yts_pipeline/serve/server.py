@@ -1,0 +1,44 @@
+"""``run``: serve the app with uvicorn until SIGTERM or Ctrl-C, then stop cleanly (exit status 0)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from yts_pipeline.serve.app import create_app
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def run(host: str = "127.0.0.1", port: int = 8000, *, database_url: str | None = None) -> None:
+    """Serve the API and the web page on ``host:port`` (loopback unless told otherwise) until stopped.
+
+    Reads the same settings as every command (``DATABASE_URL`` or the embedded server). Logs one
+    line per request (see ``access.py``). Raises ``SettingsError`` for a bad setting, before listening.
+    """
+    import uvicorn
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    app = create_app(database_url=database_url)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            server_header=False, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    where = f"[{host}]" if ":" in host else host
+    log.info("serving the web page on http://%s:%d/ and the API docs on http://%s:%d/docs", where, port, where, port)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
+    # ours turns that into a normal return instead of death by signal (so atexit handlers run).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log.info("stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
