@@ -85,8 +85,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     """The first invalid parameter, named: ``k: input should be greater than or equal to 1``."""
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
-    location = [part for part in first.get("loc", ()) if isinstance(part, str) and part not in ("query", "path")]
-    parameter = location[-1] if location else None
+    location = first.get("loc", ())  # ("query" or "path", name, ...)
+    parameter = str(location[1]) if len(location) > 1 else None
     message = str(first.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]

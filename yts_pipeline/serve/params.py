@@ -10,7 +10,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from yts_pipeline.search import Filters
 from yts_pipeline.search.queries import Mode
@@ -24,7 +24,6 @@ MAX_LIMIT = 100  # movies per browse page
 MAX_OFFSET = 1_000_000
 MAX_YTS_ID = 2**63 - 1  # movies.external_id is a bigint
 MAX_LIKED = 50
-YEARS = {"ge": 1870, "le": 2100}
 UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # NUL and lone surrogates break SQL
 
 
@@ -32,32 +31,40 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _printable(value: str | None) -> str | None:
-    if value is not None and UNPRINTABLE.search(value):
-        raise ValueError("must not contain control characters")
-    return value.strip() if value is not None else None
+def _text(max_chars: int) -> AfterValidator:
+    """Printable text of at most ``max_chars`` characters, stripped (checked here: ``Query(max_length)``
+    cannot be applied to the None an empty value becomes)."""
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        if UNPRINTABLE.search(value):
+            raise ValueError("must not contain control characters")
+        if len(value) > max_chars:
+            raise ValueError(f"must be at most {max_chars} characters, not {len(value)}")
+        return value.strip()
+    return AfterValidator(check)
 
 
-OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
-OptionalFloat = Annotated[float | None, BeforeValidator(_blank_is_none)]
-OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(_printable)]
+# Bounds go on the inner type: a Query(ge=...) would be applied to the None an empty value becomes.
+Year = Annotated[Annotated[int, Field(ge=1870, le=2100)] | None, BeforeValidator(_blank_is_none)]
+Rating = Annotated[Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None, BeforeValidator(_blank_is_none)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none), _text(MAX_TEXT_CHARS)]
+OptionalQuery = Annotated[str | None, BeforeValidator(_blank_is_none), _text(MAX_QUERY_CHARS)]
 
 YtsId = Annotated[int, Path(ge=1, le=MAX_YTS_ID, description="the movie's YTS id")]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"how many results (1 to {MAX_K})")]
 Offset = Annotated[int, Query(ge=0, le=MAX_DEPTH - 1, description="results to skip, for paging")]
 SearchMode = Annotated[Mode, Query(description="semantic (meaning), keyword (words) or hybrid (both, fused)")]
-QueryText = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for"),
-                      AfterValidator(_printable)]
+QueryText = Annotated[str, Query(min_length=1, description=f"what to look for (at most {MAX_QUERY_CHARS} characters)"),
+                      _text(MAX_QUERY_CHARS)]
 
 
 def search_filters(
-    genre: Annotated[OptionalText, Query(max_length=MAX_TEXT_CHARS, description="a genre name (any case)")] = None,
-    year_from: Annotated[OptionalInt, Query(**YEARS, description="released in or after")] = None,
-    year_to: Annotated[OptionalInt, Query(**YEARS, description="released in or before")] = None,
-    min_rating: Annotated[OptionalFloat, Query(ge=0, le=10, allow_inf_nan=False,
-                                               description="IMDb rating at least")] = None,
-    quality: Annotated[OptionalText, Query(max_length=MAX_TEXT_CHARS,
-                                           description="has a torrent of this quality (720p, 1080p, 2160p, 3D...)")] = None,
+    genre: Annotated[OptionalText, Query(description="a genre name (any case)")] = None,
+    year_from: Annotated[Year, Query(description="released in or after")] = None,
+    year_to: Annotated[Year, Query(description="released in or before")] = None,
+    min_rating: Annotated[Rating, Query(description="IMDb rating at least (0 to 10)")] = None,
+    quality: Annotated[OptionalText, Query(description="has a torrent of this quality (720p, 1080p, 2160p, 3D...)")] = None,
 ) -> Filters:
     if year_from is not None and year_to is not None and year_from > year_to:
         raise ParameterError("year_to", f"year_to ({year_to}) is before year_from ({year_from})")

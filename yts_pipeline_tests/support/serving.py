@@ -22,3 +22,18 @@ def fill(db: DatabaseManager, model: EmbeddingModel, payloads: list[dict[str, An
     result = db.save_movies(payloads)
     assert not result.rejected, result.rejected
     embed_movies(db, model)
+
+
+def table_fingerprint(url: str) -> dict[str, str]:
+    """An md5 of every row of every mirror table: equal fingerprints mean nothing was written."""
+    from sqlalchemy import create_engine, text
+
+    from yts_pipeline.db.models import ALL_TABLES
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {table: conn.execute(text(f'SELECT md5(string_agg(t::text, \'|\' ORDER BY t::text)) '
+                                             f'FROM "{table}" t')).scalar() or "" for table in ALL_TABLES}
+    finally:
+        engine.dispose()

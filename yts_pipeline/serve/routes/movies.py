@@ -10,7 +10,7 @@ from yts_pipeline.serve import catalog
 from yts_pipeline.serve.answers import similar_answer
 from yts_pipeline.serve.deps import Database, ReadSession
 from yts_pipeline.serve.errors import ParameterError
-from yts_pipeline.serve.params import K, MAX_LIMIT, MAX_OFFSET, MAX_TEXT_CHARS, OptionalText, SearchFilters, YtsId
+from yts_pipeline.serve.params import K, MAX_LIMIT, MAX_OFFSET, OptionalText, SearchFilters, YtsId
 from yts_pipeline.serve.schemas import BrowseAnswer, ErrorBody, MovieDetail, SimilarAnswer
 
 router = APIRouter(prefix="/api/movies", tags=["movies"], responses={422: {"model": ErrorBody}})
@@ -20,7 +20,7 @@ NOT_FOUND = {404: {"model": ErrorBody, "description": "no such movie, or it was 
 @router.get("", response_model=BrowseAnswer)
 def browse(
     session: ReadSession,
-    genre: Annotated[OptionalText, Query(max_length=MAX_TEXT_CHARS, description="only this genre")] = None,
+    genre: Annotated[OptionalText, Query(description="only this genre")] = None,
     sort: Annotated[catalog.Sort, Query(description="rating, year, seeds (best seeded torrent), added, title")] = "rating",
     order: Annotated[catalog.Order, Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,

@@ -17,7 +17,7 @@ from yts_pipeline.serve import catalog
 from yts_pipeline.serve.answers import search_answer, similar_answer
 from yts_pipeline.serve.deps import Database, Model, ReadSession
 from yts_pipeline.serve.errors import ParameterError, ServeError
-from yts_pipeline.serve.params import MAX_DEPTH, MAX_QUERY_CHARS, OptionalText, SearchFilters, SearchMode, YtsId
+from yts_pipeline.serve.params import MAX_DEPTH, OptionalQuery, SearchFilters, SearchMode, YtsId
 from yts_pipeline.serve.templating import render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -33,7 +33,7 @@ SORT_TITLES = {"rating": "Top rated", "added": "Latest", "seeds": "Most seeded",
 
 @router.get("/")
 def search_page(request: Request, db: Database, model: Model, filters: SearchFilters,
-                q: Annotated[OptionalText, Query(max_length=MAX_QUERY_CHARS)] = None,
+                q: OptionalQuery = None,
                 mode: SearchMode = "hybrid", page: Page = 1) -> HTMLResponse:
     """The search box with its filters; with ``q``, a page of results as cards."""
     context: dict[str, Any] = {"q": q or "", "mode": mode, "filters": filters, "page": page}
