@@ -28,25 +28,23 @@ def search_answer(db: DatabaseManager, q: str, mode: str, k: int, offset: int, f
                        model=None if mode == "keyword" else model.get())
     except SearchError as exc:
         raise from_search_error(exc, "q") from None
+    found = found[offset:]
     with db.get_session() as session:
-        results = catalog.summaries(session, found[offset:])
+        results = catalog.ranked(found, catalog.listed(session, [r.external_id for r in found]))
     return SearchAnswer(query=query, mode=mode, k=k, offset=offset, filters=_filters(filters), results=results)
 
 
 def similar_answer(db: DatabaseManager, external_id: int, k: int, filters: Filters) -> SimilarAnswer:
     """The ``k`` movies nearest to one, never itself; 404 when the movie is unknown or removed."""
-    with db.get_session() as session:
-        try:
-            movie = catalog.movie_summary(session, external_id)
-        except catalog.UnknownMovie as exc:
-            raise ParameterError("yts_id", str(exc), status=404) from None
     try:
         found = similar(db, external_id, k=k, filters=filters)
     except SearchError as exc:
         raise from_search_error(exc, "yts_id", status_for_unknown=404) from None
     with db.get_session() as session:
-        results = catalog.summaries(session, found)
-    return SimilarAnswer(movie=movie, k=k, filters=_filters(filters), results=results)
+        movies = catalog.listed(session, [external_id, *(r.external_id for r in found)])
+    if external_id not in movies:  # removed between the two reads
+        raise ParameterError("yts_id", f"no movie with YTS id {external_id}", status=404)
+    return SimilarAnswer(movie=movies[external_id], k=k, filters=_filters(filters), results=catalog.ranked(found, movies))
 
 
 def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str], k: int,
@@ -65,7 +63,7 @@ def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: 
     except SearchError as exc:
         raise from_search_error(exc, "liked") from None
     with db.get_session() as session:
-        results = catalog.summaries(session, found)
+        results = catalog.ranked(found, catalog.listed(session, [r.external_id for r in found]))
     return ResultList(k=k, filters=_filters(filters), results=results)
 
 

@@ -5,10 +5,11 @@ Rankings come from ``yts_pipeline.search``; this module only reads the mirror's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from yts_pipeline.db.models import Cast, Genre, Movie, MovieCast, MovieEmbedding, MovieGenre, Torrent
@@ -53,7 +54,7 @@ def movie_detail(session: Session, external_id: int) -> MovieDetail:
             "description_full", "synopsis", "language", "mpa_rating", "like_count", "download_count",
             "yt_trailer_code", "url", "date_uploaded")},
         rating=_number(movie.rating),
-        genres=_genres_of(session, [movie.id])[movie.id],
+        genres=_genres_of(session, movie.id),
         cover_url=movie.medium_cover_image or movie.large_cover_image or movie.small_cover_image,
         images=Images(background_image=movie.background_image,
                       background_image_original=movie.background_image_original,
@@ -66,20 +67,17 @@ def movie_detail(session: Session, external_id: int) -> MovieDetail:
     )
 
 
-def movie_summary(session: Session, external_id: int) -> MovieSummary:
-    """One live movie as a list entry, or ``UnknownMovie``."""
-    rows = session.execute(_listed().where(Movie.external_id == external_id, LIVE)).all()
-    if not rows:
-        raise UnknownMovie(f"no movie with YTS id {external_id}")
-    return _summaries_of(session, rows)[0]
+def listed(session: Session, external_ids: Sequence[int]) -> dict[int, MovieSummary]:
+    """The live movies among ``external_ids`` as list entries (with genres and cover), in one query."""
+    rows = session.execute(_listed().where(Movie.external_id.in_(list(external_ids)), LIVE)).all()
+    return {row.external_id: _summary(row) for row in rows}
 
 
-def summaries(session: Session, results: Sequence[Result]) -> list[MovieSummary]:
-    """Ranked results as list entries, their covers read in one query (``Result`` carries none)."""
-    ids = [result.external_id for result in results]
-    covers = dict(session.execute(select(Movie.external_id, COVER).where(Movie.external_id.in_(ids))).tuples().all())
+def ranked(results: Sequence[Result], found: dict[int, MovieSummary]) -> list[MovieSummary]:
+    """Ranked results as list entries: the ranking's fields, the cover from ``found`` (``Result`` has none)."""
     return [MovieSummary(external_id=r.external_id, title=r.title, year=r.year, rating=r.rating, genres=r.genres,
-                         best_quality=r.best_quality, score=r.score, cover_url=covers.get(r.external_id),
+                         best_quality=r.best_quality, score=r.score,
+                         cover_url=found[r.external_id].cover_url if r.external_id in found else None,
                          reasons=list(getattr(r, "reasons", None) or []))
             for r in results]
 
@@ -94,8 +92,8 @@ def browse(session: Session, genre: str | None, sort: Sort, order: Order, limit:
     key = _sort_key(sort)
     ordered = key.desc().nulls_last() if order == "desc" else key.asc().nulls_last()
     tiebreak = Movie.external_id.desc() if order == "desc" else Movie.external_id.asc()
-    rows = session.execute(_listed().where(*where).order_by(ordered, tiebreak).limit(limit).offset(offset)).all()
-    return BrowseAnswer(results=_summaries_of(session, rows), total=total, sort=sort, order=order, genre=genre,
+    rows = session.execute(_listed().where(*where).order_by(ordered, tiebreak).limit(limit).offset(offset))
+    return BrowseAnswer(results=[_summary(row) for row in rows], total=total, sort=sort, order=order, genre=genre,
                         limit=limit, offset=offset)
 
 
@@ -127,24 +125,21 @@ def _sort_key(sort: Sort) -> ColumnElement:
 
 
 def _listed() -> Select:
-    return select(Movie.id, Movie.external_id, Movie.title, Movie.year, Movie.rating, COVER.label("cover"))
+    genres = (select(func.coalesce(func.array_agg(aggregate_order_by(Genre.name, Genre.name)), text("'{}'")))
+              .join(MovieGenre, MovieGenre.genre_id == Genre.id).where(MovieGenre.movie_id == Movie.id)
+              .scalar_subquery())
+    return select(Movie.external_id, Movie.title, Movie.year, Movie.rating, COVER.label("cover"),
+                  genres.label("genres"))
 
 
-def _summaries_of(session: Session, rows: Sequence) -> list[MovieSummary]:
-    genres = _genres_of(session, [row.id for row in rows])
-    return [MovieSummary(external_id=row.external_id, title=row.title, year=row.year, rating=_number(row.rating),
-                         genres=genres[row.id], cover_url=row.cover) for row in rows]
+def _summary(row) -> MovieSummary:
+    return MovieSummary(external_id=row.external_id, title=row.title, year=row.year, rating=_number(row.rating),
+                        genres=list(row.genres), cover_url=row.cover)
 
 
-def _genres_of(session: Session, movie_ids: Iterable[int]) -> dict[int, list[str]]:
-    """Genre names per movie id (sorted), every id present, in one query."""
-    found: dict[int, list[str]] = {movie_id: [] for movie_id in movie_ids}
-    if found:
-        rows = session.execute(select(MovieGenre.movie_id, Genre.name).join(Genre, Genre.id == MovieGenre.genre_id)
-                               .where(MovieGenre.movie_id.in_(list(found))).order_by(Genre.name))
-        for movie_id, name in rows:
-            found[movie_id].append(name)
-    return found
+def _genres_of(session: Session, movie_id: int) -> list[str]:
+    return list(session.scalars(select(Genre.name).join(MovieGenre, MovieGenre.genre_id == Genre.id)
+                                .where(MovieGenre.movie_id == movie_id).order_by(Genre.name)))
 
 
 def _number(value) -> float | None:

@@ -1,0 +1,254 @@
+"""The HTTP API and pages under load: 75,000 movies, 8 concurrent clients for 30 s mixing search, similar
+and movie requests, against the same calls through the Python API in one process (the framework's cost).
+
+    python benchmarks/bench_serve.py [N] [--seconds S] [--clients C]     (default 75000, 30, 8)
+
+Movies are synthetic but complete (the replay catalog's generator: plots, genres, torrents, cast),
+saved with ``save_movies``; their vectors are synthetic (bench_query's clustered ones, COPYed) and
+stored under the packaged model's name, so the server encodes real query texts with the real
+model. The server runs as ``python -m yts_pipeline.serve`` in its own process, as a user runs it;
+the clients are threads of this process (keep-alive sessions). The baseline runs the library calls
+each endpoint makes (``search``, ``similar``, ``catalog.movie_detail``) on 8 threads, for as long.
+Errors: any answer other than 200, or a failed call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _pg import ScratchPostgres  # noqa: E402
+from bench_query import copy_binary_embeddings, synthetic_vectors  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
+from yts_pipeline.db.models import Base  # noqa: E402
+from yts_pipeline.search import get_model, search, similar  # noqa: E402
+from yts_pipeline.serve import catalog  # noqa: E402
+from yts_pipeline.yts.replay import Catalog  # noqa: E402
+from yts_pipeline_tests.support.serving import ServerProcess  # noqa: E402
+
+K = 10
+PAGE_K, SIMILAR_ON_PAGE = 20, 12  # what the search page and the movie page ask for (routes/pages.py)
+SAVE_BATCH = 2_000
+QUERIES = [
+    "a heist that goes wrong", "explorers search for an ancient treasure", "a detective hunts a killer",
+    "a family drama in a small village", "a lonely robot falls in love", "space station", "haunted house",
+    "a sailor with a secret past", "friendship and second chances", "a witness in protective custody",
+    "a road trip to Las Vegas", "war", "a boxer's comeback", "a talented musician struggles",
+    "police corruption", "a mother and her daughter", "a stolen weapon", "treasure map", "revenge",
+    "an expedition into the jungle", "a comedy about embarrassment", "betrayal", "a documentary about history",
+]
+# endpoint -> (share of the requests, what a client asks for)
+MIX: dict[str, tuple[float, Callable[[random.Random, list[int]], str]]] = {
+    "search (api, hybrid)": (0.30, lambda rng, ids: f"/api/search?q={rng.choice(QUERIES)}&k={K}"),
+    "similar (api)": (0.25, lambda rng, ids: f"/api/movies/{rng.choice(ids)}/similar?k={K}"),
+    "movie (api)": (0.25, lambda rng, ids: f"/api/movies/{rng.choice(ids)}"),
+    "search page": (0.10, lambda rng, ids: f"/?q={rng.choice(QUERIES)}"),
+    "movie page": (0.10, lambda rng, ids: f"/movies/{rng.choice(ids)}"),
+}
+TARGET_P95_MS = {"search (api, hybrid)": 150, "search page": 150, "similar (api)": 100, "movie (api)": 100,
+                 "movie page": 100}
+
+
+def load(db: DatabaseManager, n: int) -> list[int]:
+    """Save ``n`` complete synthetic movies, COPY a vector per movie into every vector table, build the indexes."""
+    model_name = get_model().name
+    generated = Catalog.synthetic(n, seed=75)
+    ids = generated.ids()
+    for start in range(0, n, SAVE_BATCH):
+        result = db.save_movies([generated.movie(movie_id) for movie_id in ids[start:start + SAVE_BATCH]])
+        assert not result.rejected, result.rejected[:3]
+    vector_tables = [table for table in Base.metadata.sorted_tables if "embedding" in table.c]
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT id FROM movies ORDER BY external_id")
+        movie_ids = np.array([row[0] for row in cursor.fetchall()])
+        vectors = synthetic_vectors(len(movie_ids), uniform=False, rng=np.random.default_rng(42))
+        for table in vector_tables:
+            for index in table.indexes:
+                cursor.execute(f'DROP INDEX IF EXISTS "{index.name}"')
+            copy_binary_embeddings(cursor, movie_ids, vectors, model_name=model_name, table=table.name)
+        raw.commit()
+    finally:
+        raw.close()
+    with db.engine.begin() as conn:
+        conn.execute(text("SET maintenance_work_mem = '1GB'"))
+        for table in vector_tables:
+            for index in table.indexes:
+                index.create(conn)
+        conn.execute(text("ANALYZE"))
+    return ids
+
+
+class Tally:
+    """Latencies and errors per endpoint, from many threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.first_error: dict[str, str] = {}
+
+    def add(self, endpoint: str, milliseconds: float, error: str | None) -> None:
+        with self.lock:
+            self.latencies[endpoint].append(milliseconds)
+            if error:
+                self.errors[endpoint] += 1
+                self.first_error.setdefault(endpoint, error)
+
+
+def pick(rng: random.Random) -> str:
+    return rng.choices(list(MIX), weights=[share for share, _ in MIX.values()])[0]
+
+
+def run_clients(clients: int, seconds: float, work: Callable[[random.Random, str], str | None]) -> tuple[Tally, float]:
+    """``clients`` threads calling ``work(rng, endpoint)`` back to back for ``seconds``; returns the tally."""
+    tally = Tally()
+    deadline = time.perf_counter() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        while time.perf_counter() < deadline:
+            endpoint = pick(rng)
+            started = time.perf_counter()
+            try:
+                error = work(rng, endpoint)
+            except Exception as exc:  # counted, never fatal: the run goes on
+                error = f"{type(exc).__name__}: {exc}"
+            tally.add(endpoint, (time.perf_counter() - started) * 1000, error)
+
+    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return tally, time.perf_counter() - started
+
+
+def http_work(base_url: str, ids: list[int]) -> Callable[[random.Random, str], str | None]:
+    sessions = threading.local()
+
+    def work(rng: random.Random, endpoint: str) -> str | None:
+        if not hasattr(sessions, "session"):
+            sessions.session = requests.Session()
+        answer = sessions.session.get(base_url + MIX[endpoint][1](rng, ids), timeout=30)
+        return None if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}"
+
+    return work
+
+
+def library_work(db: DatabaseManager, ids: list[int]) -> Callable[[random.Random, str], str | None]:
+    """The calls each endpoint makes, without HTTP, routing, validation, JSON or templates."""
+    model = get_model()
+
+    def movie(external_id: int) -> None:
+        with db.get_session() as session:
+            catalog.movie_detail(session, external_id)
+
+    calls: dict[str, Callable[[random.Random], object]] = {
+        "search (api, hybrid)": lambda rng: search(db, rng.choice(QUERIES), k=K, model=model),
+        "similar (api)": lambda rng: similar(db, rng.choice(ids), k=K),
+        "movie (api)": lambda rng: movie(rng.choice(ids)),
+        "search page": lambda rng: search(db, rng.choice(QUERIES), k=PAGE_K, model=model),
+        "movie page": lambda rng: (lambda movie_id: (movie(movie_id), similar(db, movie_id, k=SIMILAR_ON_PAGE)))(
+            rng.choice(ids)),
+    }
+
+    def work(rng: random.Random, endpoint: str) -> str | None:
+        calls[endpoint](rng)
+        return None
+
+    return work
+
+
+def warm_up(work: Callable[[random.Random, str], str | None], rounds: int = 10) -> None:
+    rng = random.Random(-1)
+    for _ in range(rounds):
+        for endpoint in MIX:
+            work(rng, endpoint)
+
+
+def report(name: str, tally: Tally, elapsed: float) -> dict[str, dict[str, float]]:
+    rows = {}
+    total = sum(len(v) for v in tally.latencies.values())
+    print(f"\n  {name}: {total:,} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s")
+    print(f"  {'endpoint':<22} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for endpoint in MIX:
+        values = tally.latencies.get(endpoint, [])
+        if not values:
+            continue
+        p50, p95, p99 = (float(np.percentile(values, q)) for q in (50, 95, 99))
+        rows[endpoint] = {"p50": p50, "p95": p95, "errors": tally.errors.get(endpoint, 0)}
+        print(f"  {endpoint:<22} {len(values):>8,} {len(values) / elapsed:>7.1f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} "
+              f"{tally.errors.get(endpoint, 0):>7}")
+    for endpoint, error in tally.first_error.items():
+        print(f"  first error of {endpoint}: {error}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("movies", nargs="?", type=int, default=75_000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    print(f"bench_serve: {args.movies:,} movies, {args.clients} clients, {args.seconds:.0f} s per side; mix: "
+          + ", ".join(f"{name} {share:.0%}" for name, (share, _) in MIX.items()))
+    print(f"command: python benchmarks/bench_serve.py {' '.join(sys.argv[1:])}".rstrip())
+    with ScratchPostgres() as pg:
+        url = pg.fresh_database()
+        db = DatabaseManager(url)
+        started = time.perf_counter()
+        ids = load(db, args.movies)
+        print(f"loaded {len(ids):,} movies with vectors in {time.perf_counter() - started:.0f} s")
+
+        with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
+            server = ServerProcess(Path(folder) / "serve.log", url, env={"YTS_DATA_DIR": folder})
+            with server:
+                while requests.get(f"{server.base_url}/health", timeout=30).json()["model"] != "ready":
+                    time.sleep(0.5)
+                work = http_work(server.base_url, ids)
+                warm_up(work)
+                print(f"load average before the HTTP run: {_load()}")
+                http, http_elapsed = run_clients(args.clients, args.seconds, work)
+                print(f"load average after it: {_load()}")
+
+        work = library_work(db, ids)
+        warm_up(work)
+        print(f"load average before the in-process run: {_load()}")
+        library, library_elapsed = run_clients(args.clients, args.seconds, work)
+        db.close_all()
+
+    served = report("HTTP: python -m yts_pipeline.serve (uvicorn, one process), clients in this process", http,
+                    http_elapsed)
+    report("Python API in one process (the same library calls, no HTTP)", library, library_elapsed)
+    print("\n  targets (HTTP): 0 errors; p95 <= 100 ms for similar and movie, <= 150 ms for search")
+    for endpoint, row in served.items():
+        target = TARGET_P95_MS[endpoint]
+        verdict = "met" if row["p95"] <= target and not row["errors"] else "MISSED"
+        print(f"    {endpoint:<22} p95 {row['p95']:6.1f} ms (target {target}), errors {row['errors']:.0f}: {verdict}")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
