@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.search import EmbeddingModel
 from yts_pipeline.serve.embedding import BackgroundModel
 
 
@@ -24,11 +23,6 @@ def read_session(db: Annotated[DatabaseManager, Depends(database)]) -> Iterator[
 
 def background_model(request: Request) -> BackgroundModel:
     return request.app.state.model
-
-
-def model_for(mode: str, loader: BackgroundModel) -> EmbeddingModel | None:
-    """The model when ``mode`` needs one (keyword search never loads it)."""
-    return None if mode == "keyword" else loader.get()
 
 
 Database = Annotated[DatabaseManager, Depends(database)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from yts_pipeline.search import EmbeddingModel, SearchError, get_model
+from yts_pipeline.search import EmbeddingModel, EmbeddingModelError, get_model
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +32,30 @@ class BackgroundModel:
 
     def start(self) -> None:
         if self._model is None and self._thread is None:
-            self._thread = threading.Thread(target=self._load, name="embedding-model", daemon=True)
+            self._thread = threading.Thread(target=self._load_in_background, name="embedding-model", daemon=True)
             self._thread.start()
 
     def get(self) -> EmbeddingModel:
+        """The model, loading it now when the background load has not finished (or failed: it is retried)."""
         if self._model is None:
             self._load()
         assert self._model is not None
         return self._model
 
+    def _load_in_background(self) -> None:
+        try:
+            self._load()
+        except EmbeddingModelError:
+            pass  # logged; a semantic query retries and answers 503 with the reason
+
     def _load(self) -> None:
         try:
-            self._model = get_model()
-        except SearchError as exc:
+            model = get_model()  # thread-safe: a second caller waits for the first load
+        except Exception as exc:  # a missing or broken torch install too: semantic search is then a 503
             self._failure = str(exc)
             log.error("semantic and hybrid search are off: %s", exc)
-            raise
-        self._failure = None
-        log.info("embedding model %s ready", self._model.name)
+            raise exc if isinstance(exc, EmbeddingModelError) else EmbeddingModelError(
+                f"cannot load the embedding model: {exc}") from exc
+        if self._model is None:
+            self._model, self._failure = model, None
+            log.info("embedding model %s ready", model.name)

@@ -356,3 +356,13 @@ def test_nothing_a_client_sends_is_a_500_or_changes_the_database(client, served)
 
     send()
     assert table_fingerprint(served[0]) == before
+
+
+def test_a_model_that_cannot_load_leaves_keyword_search_working(served, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("EMBEDDING_MODEL", str(tmp_path / "no-such-model"))
+    with TestClient(create_app(ServeSettings(), database_url=served[0])) as client:
+        semantic = client.get("/api/search", params={"q": "treasure", "mode": "semantic"})
+        assert semantic.status_code == 503
+        assert "EMBEDDING_MODEL" in semantic.json()["error"]
+        assert client.get("/api/search", params={"q": "treasure", "mode": "keyword"}).status_code == 200
+        assert client.get("/health").json()["model"] == "failed"
