@@ -3,8 +3,8 @@ and movie requests, against the same calls through the Python API in one process
 
     python benchmarks/bench_serve.py [N] [--seconds S] [--clients C]     (default 75000, 30, 8)
 
-Movies are synthetic but complete (the replay catalog's generator: plots, genres, torrents, cast),
-saved with ``save_movies``; their vectors are synthetic (bench_query's clustered ones, COPYed) and
+Movies are synthetic but complete (the replay catalog's generator: plots, genres, torrents, cast):
+5,000 saved with ``save_movies``, copied 14 times in SQL with numbered titles; their vectors are synthetic (bench_query's clustered ones, COPYed) and
 stored under the packaged model's name, so the server encodes real query texts with the real
 model. The server runs as ``python -m yts_pipeline.serve`` in its own process, as a user runs it;
 the clients are threads of this process (keep-alive sessions). The baseline runs the library calls
@@ -36,7 +36,7 @@ from bench_query import copy_binary_embeddings, synthetic_vectors  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
-from yts_pipeline.db.models import Base  # noqa: E402
+from yts_pipeline.db.models import Base, Movie, MovieCast, MovieGenre, Torrent  # noqa: E402
 from yts_pipeline.search import get_model, search, similar  # noqa: E402
 from yts_pipeline.serve import catalog  # noqa: E402
 from yts_pipeline.yts.replay import Catalog  # noqa: E402
@@ -44,7 +44,9 @@ from yts_pipeline_tests.support.serving import ServerProcess  # noqa: E402
 
 K = 10
 PAGE_K, SIMILAR_ON_PAGE = 20, 12  # what the search page and the movie page ask for (routes/pages.py)
-SAVE_BATCH = 2_000
+SAVE_BATCH = 1_000
+COPIES = 15  # each generated movie is saved once and copied 14 times in SQL: 75,000 load in minutes, not a quarter hour
+STRIDE = 10_000_000  # YTS id offset between copies (synthetic ids stay far below it)
 QUERIES = [
     "a heist that goes wrong", "explorers search for an ancient treasure", "a detective hunts a killer",
     "a family drama in a small village", "a lonely robot falls in love", "space station", "haunted house",
@@ -66,13 +68,44 @@ TARGET_P95_MS = {"search (api, hybrid)": 150, "search page": 150, "similar (api)
 
 
 def load(db: DatabaseManager, n: int) -> list[int]:
-    """Save ``n`` complete synthetic movies, COPY a vector per movie into every vector table, build the indexes."""
-    model_name = get_model().name
-    generated = Catalog.synthetic(n, seed=75)
-    ids = generated.ids()
-    for start in range(0, n, SAVE_BATCH):
-        result = db.save_movies([generated.movie(movie_id) for movie_id in ids[start:start + SAVE_BATCH]])
+    """``n`` complete movies: ``n / COPIES`` synthetic ones saved with ``save_movies``, then copied in SQL
+    (numbered titles, new ids, their torrents, genres and cast); a vector per movie in every vector table."""
+    originals = Catalog.synthetic(-(-n // COPIES), seed=75)
+    ids = originals.ids()
+    for start in range(0, len(ids), SAVE_BATCH):
+        result = db.save_movies([originals.movie(movie_id) for movie_id in ids[start:start + SAVE_BATCH]])
         assert not result.rejected, result.rejected[:3]
+    with db.engine.begin() as conn:
+        copy_movies(conn, COPIES - 1, n - len(ids))
+        external_ids = list(conn.scalars(text("SELECT external_id FROM movies ORDER BY external_id")))
+    load_vectors(db)
+    return external_ids
+
+
+def copy_movies(conn, copies: int, wanted: int) -> None:
+    """``wanted`` more movies, each a copy of a saved one (copy r of movie e has YTS id e + r * STRIDE)."""
+    movies = Movie.__table__
+    plain = [c.name for c in movies.c if c.name not in ("id", "external_id", "title", "imdb_code") and c.computed is None]
+    conn.execute(text(f"""
+        INSERT INTO movies (external_id, title, imdb_code, {", ".join(plain)})
+        SELECT m.external_id + r * {STRIDE}, m.title || ' ' || to_char(r + 1, 'FMRN'),
+               'tt' || (r * {STRIDE} + substr(m.imdb_code, 3)::bigint), {", ".join("m." + c for c in plain)}
+        FROM movies m CROSS JOIN generate_series(1, :copies) r
+        ORDER BY r, m.external_id LIMIT :wanted"""), {"copies": copies, "wanted": wanted})
+    for child in (Torrent.__table__, MovieGenre.__table__, MovieCast.__table__):
+        columns = [c.name for c in child.c if c.name != "movie_id" and not (c.primary_key and c.name == "id")]
+        conn.execute(text(f"""
+            INSERT INTO {child.name} (movie_id, {", ".join(columns)})
+            SELECT copy.id, {", ".join("t." + c for c in columns)}
+            FROM {child.name} t JOIN movies original ON original.id = t.movie_id
+            JOIN movies copy ON copy.external_id > {STRIDE} AND copy.external_id % {STRIDE} = original.external_id
+            WHERE original.external_id < {STRIDE}"""))
+
+
+def load_vectors(db: DatabaseManager) -> None:
+    """A synthetic vector per movie (bench_query's clustered ones) under the packaged model's name, in
+    every vector table, COPYed before the HNSW indexes are built."""
+    model_name = get_model().name
     vector_tables = [table for table in Base.metadata.sorted_tables if "embedding" in table.c]
     raw = db.engine.raw_connection()
     try:
@@ -93,7 +126,6 @@ def load(db: DatabaseManager, n: int) -> list[int]:
             for index in table.indexes:
                 index.create(conn)
         conn.execute(text("ANALYZE"))
-    return ids
 
 
 class Tally:
@@ -217,7 +249,10 @@ def main() -> None:
         db = DatabaseManager(url)
         started = time.perf_counter()
         ids = load(db, args.movies)
-        print(f"loaded {len(ids):,} movies with vectors in {time.perf_counter() - started:.0f} s")
+        with db.engine.connect() as conn:
+            torrents, links = (conn.scalar(text(f"SELECT count(*) FROM {table}")) for table in ("torrents", "movie_casts"))
+        print(f"loaded {len(ids):,} movies ({torrents:,} torrents, {links:,} cast links) with vectors "
+              f"in {time.perf_counter() - started:.0f} s")
 
         with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
             server = ServerProcess(Path(folder) / "serve.log", url, env={"YTS_DATA_DIR": folder})
