@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 
@@ -28,6 +29,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, database_url: str | None =
     server = uvicorn.Server(config)
     where = f"[{host}]" if ":" in host else host
     log.info("serving the web page on http://%s:%d/ and the API docs on http://%s:%d/docs", where, port, where, port)
+    if not _is_loopback(host):
+        log.warning("listening on %s, not only on loopback: whoever reaches this machine can read the mirror", host)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
     # ours turns that into a normal return instead of death by signal (so atexit handlers run).
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -38,6 +41,13 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, database_url: str | None =
     finally:
         signal.signal(signal.SIGTERM, previous)
     log.info("stopped")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _interrupt(signum: int, frame: object) -> None:
