@@ -7,7 +7,7 @@ blend of ``ranking.py`` (genres first, plot, era, a small rating prior), each re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,8 +19,8 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, Movie, MovieEmbedding, MoviePlotEmbedding
 from yts_pipeline.search.errors import MovieNotFound, NothingToSearch, SearchError
 from yts_pipeline.search.model import EmbeddingModel, get_model
-from yts_pipeline.search.neighbours import plot_neighbours, profiles
-from yts_pipeline.search.ranking import CANDIDATES, Profile, Ranked, rank
+from yts_pipeline.search.neighbours import neighbourhood
+from yts_pipeline.search.ranking import CANDIDATES, Ranked, rank
 from yts_pipeline.search.resolve import describe, resolve_movie
 from yts_pipeline.search.sql import BEST_QUALITY, GENRES, QUALITY_ORDER, Filters, check_k, filter_sql, use_index_scans
 
@@ -98,27 +98,25 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
     """Resolve the movies, gather their plot neighbours, re-rank them (``ranking.rank``)."""
     check_k(k)
     with db.get_session() as session:
-        liked_rows = _resolve_all(session, liked)
-        disliked_rows = _resolve_all(session, disliked)
-        both = {row.id for row in liked_rows} & {row.id for row in disliked_rows}
-        if both:
-            movie = next(row for row in liked_rows if row.id in both)
+        liked_rows, disliked_rows = _resolve_all(session, liked), _resolve_all(session, disliked)
+        liked_ids, disliked_ids = _unique(row.id for row in liked_rows), _unique(row.id for row in disliked_rows)
+        if set(liked_ids) & set(disliked_ids):
+            movie = next(row for row in liked_rows if row.id in disliked_ids)
             raise SearchError(f"{describe(movie)} is both liked and disliked; keep it on one side")
-        known = profiles(session, [row.id for row in (*liked_rows, *disliked_rows)])
-        model = known[liked_rows[0].id][1]
+        params: dict[str, Any] = {}
+        where = filter_sql(session, filters or Filters(), params)
+        found = neighbourhood(session, liked_ids, disliked_ids, where, params,
+                              max(CANDIDATES, CANDIDATES_PER_RESULT * k))
+        model = found.references[liked_ids[0]][1]
         for row in (*liked_rows, *disliked_rows):
-            if known[row.id][1] is None or known[row.id][1] != model:
+            if model is None or found.references[row.id][1] != model:
                 if not _has_vectors(session, MoviePlotEmbedding):
                     raise NothingToSearch()
                 raise SearchError(f"{describe(row)} has no embedding yet: run `yts-pipeline sync` first")
-        liked_profiles = _unique([known[row.id][0] for row in liked_rows])
-        disliked_profiles = _unique([known[row.id][0] for row in disliked_rows])
-        params: dict[str, Any] = {}
-        where = filter_sql(session, filters or Filters(), params)
-        candidates = plot_neighbours(session, liked_profiles, disliked_profiles, model, where, params,
-                                     max(CANDIDATES, CANDIDATES_PER_RESULT * k))
+    liked_profiles = [found.references[i][0] for i in liked_ids]
+    disliked_profiles = [found.references[i][0] for i in disliked_ids]
     return [_result(ranked) for ranked in
-            rank(liked_profiles, disliked_profiles, candidates, k, name_the_liked=name_the_liked)]
+            rank(liked_profiles, disliked_profiles, found.candidates, k, name_the_liked=name_the_liked)]
 
 
 def _resolve_all(session: Session, queries: Sequence[int | str]) -> list[Row]:
@@ -131,9 +129,9 @@ def _resolve_all(session: Session, queries: Sequence[int | str]) -> list[Row]:
         raise
 
 
-def _unique(movies: list[Profile]) -> list[Profile]:
-    """The movies in order, each once (a movie named twice, by title and by id, counts once)."""
-    return list({movie.movie_id: movie for movie in movies}.values())
+def _unique(movie_ids: Iterable[int]) -> list[int]:
+    """The ids in order, each once (a movie named twice, by title and by id, counts once)."""
+    return list(dict.fromkeys(movie_ids))
 
 
 def _result(ranked: Ranked) -> Result:

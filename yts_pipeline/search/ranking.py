@@ -35,7 +35,12 @@ class Weights:
       ``typical_rating`` (a 9.0 gains +0.016, a 3.0 loses -0.018); unknown ratings are neutral.
     - ``disliked`` (0.5): ``recommend`` subtracts half the plot cosine to the closest disliked
       movie, so a candidate as close to a disliked film as to a liked one sinks.
-    - ``similar_plot`` (0.3) and ``same_era_years`` (5): thresholds of the reasons only.
+    - ``fusion_k`` (10): ``recommend`` with several liked movies fuses their rankings by
+      reciprocal rank, sum of 1 / (fusion_k + rank): a candidate in the top 11 of two liked
+      movies beats the best match of one, and each liked movie gets its share of the top.
+      Smaller than RRF's usual 60, which lets middling consensus crowd out every best match.
+    - ``similar_plot`` (0.3) and ``same_era_years`` (5): thresholds of the reasons only ("similar
+      plot" from 0.3, "loosely similar plot" from half of it, "same era" within 5 years).
     """
 
     plot: float = 1.0
@@ -46,6 +51,7 @@ class Weights:
     quality: float = 0.03
     typical_rating: float = 6.3
     disliked: float = 0.5
+    fusion_k: int = 10
     similar_plot: float = 0.3
     same_era_years: int = 5
 
@@ -92,41 +98,56 @@ def rank(liked: Sequence[Profile], disliked: Sequence[Profile],
     """The ``k`` best candidates, one per IMDb code, none of them liked, disliked or a copy of one.
 
     Each candidate comes with its plot cosines to the liked movies, then to the disliked ones, in
-    that order. It is matched to the liked movie it is most like; ``name_the_liked`` starts its
-    reasons with "like <title>" (``recommend``; ``similar`` has a single liked movie).
+    that order. Each liked movie orders the candidates by its match (tier, then score). With one
+    liked movie that is the ranking; with several the orders are fused by reciprocal rank
+    (``fusion_k``), so each liked movie gets its share of the top and a candidate close to
+    several comes first. ``name_the_liked`` starts the reasons with "like <title>", the liked
+movie it ranks highest for (``recommend``).
     """
-    excluded_ids = {m.movie_id for m in (*liked, *disliked)}
-    excluded_codes = {m.imdb_code for m in (*liked, *disliked) if m.imdb_code}
-    scored = []
-    for candidate, similarities in candidates:
-        if candidate.movie_id in excluded_ids or candidate.imdb_code in excluded_codes:
-            continue
-        matches = [(_match(reference, candidate, similarity, weights), reference)
-                   for reference, similarity in zip(liked, similarities, strict=False)]
-        best, reference = max(matches, key=lambda pair: (pair[0].tier, pair[0].score))
-        penalty = weights.disliked * max(similarities[len(liked):], default=0.0)
-        reasons = [f"like {reference.title}", *best.reasons] if name_the_liked else best.reasons
-        scored.append((best.tier, best.score - penalty, candidate, reasons))
-    scored.sort(key=lambda item: (-item[0], -item[1], item[2].external_id))
-    ranked, seen_codes = [], set()
-    for _, score, candidate, reasons in scored:
-        if candidate.imdb_code in seen_codes:
+    excluded = {m.movie_id for m in (*liked, *disliked)}, {m.imdb_code for m in (*liked, *disliked) if m.imdb_code}
+    kept = [(candidate, similarities) for candidate, similarities in candidates
+            if candidate.movie_id not in excluded[0] and candidate.imdb_code not in excluded[1]]
+    matches = [[_match(reference, candidate, similarity, weights,
+                       penalty=weights.disliked * max(similarities[len(liked):], default=0.0))
+                for reference, similarity in zip(liked, similarities, strict=False)]
+               for candidate, similarities in kept]
+    positions = [[0] * len(liked) for _ in kept]  # each candidate's place (0 = first) in each liked movie's order
+    for column in range(len(liked)):
+        order = sorted(range(len(kept)), key=lambda i: (-matches[i][column].tier, -matches[i][column].score,
+                                                        kept[i][0].external_id))
+        for place, i in enumerate(order):
+            positions[i][column] = place
+    if len(liked) == 1:
+        scores = [row[0].score for row in matches]
+        order = sorted(range(len(kept)), key=lambda i: positions[i][0])
+    else:
+        scores = [sum(1 / (weights.fusion_k + 1 + place) for place in row) for row in positions]
+        order = sorted(range(len(kept)), key=lambda i: (-scores[i], kept[i][0].external_id))
+    ranked, listed_codes = [], set()
+    for i in order:
+        candidate = kept[i][0]
+        if candidate.imdb_code in listed_codes:
             continue  # a re-upload of a film already listed
         if candidate.imdb_code:
-            seen_codes.add(candidate.imdb_code)
-        ranked.append(Ranked(candidate, round(score, 6), reasons))
+            listed_codes.add(candidate.imdb_code)
+        nearest = min(range(len(liked)), key=lambda column: positions[i][column])
+        reasons = matches[i][nearest].reasons
+        if name_the_liked:
+            reasons = [f"like {liked[nearest].title}", *reasons]
+        ranked.append(Ranked(candidate, round(scores[i], 6), reasons))
         if len(ranked) == k:
             break
     return ranked
 
 
-def _match(reference: Profile, candidate: Profile, plot_similarity: float, weights: Weights) -> _Match:
+def _match(reference: Profile, candidate: Profile, plot_similarity: float, weights: Weights,
+           penalty: float) -> _Match:
     shared = reference.genres & candidate.genres
     jaccard = len(shared) / len(reference.genres | candidate.genres) if shared else 0.0
     plot_weight = weights.plot if reference.has_plot else weights.plot_without_plot
-    score = plot_weight * plot_similarity + weights.jaccard * jaccard
+    score = plot_weight * plot_similarity + weights.jaccard * jaccard - penalty
     reasons = [f"shares {', '.join(sorted(shared))}"] if shared else []
-    if reference.has_plot and candidate.has_plot:
+    if reference.has_plot and candidate.has_plot and plot_similarity >= weights.similar_plot / 2:
         closeness = "similar" if plot_similarity >= weights.similar_plot else "loosely similar"
         reasons.append(f"{closeness} plot ({plot_similarity:.2f})")
     if reference.year and candidate.year:
@@ -138,4 +159,6 @@ def _match(reference: Profile, candidate: Profile, plot_similarity: float, weigh
         score += weights.quality * (candidate.rating - weights.typical_rating) / 5
         if candidate.rating >= WELL_RATED:
             reasons.append(f"well rated ({candidate.rating:.1f})")
+    if not reasons:
+        reasons.append("no closer match")
     return _Match(tier=1 if shared else 0, score=score, reasons=reasons)
