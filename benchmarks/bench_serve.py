@@ -4,7 +4,7 @@ and movie requests, against the same calls through the Python API in one process
     python benchmarks/bench_serve.py [N] [--seconds S] [--clients C]     (default 75000, 30, 8)
 
 Movies are synthetic but complete (the replay catalog's generator: plots, genres, torrents, cast):
-5,000 saved with ``save_movies``, copied 14 times in SQL with numbered titles; their vectors are synthetic (bench_query's clustered ones, COPYed) and
+5,000 saved with ``save_movies``, copied 14 times in SQL with numbered titles; their vectors are synthetic (clustered, COPYed) and
 stored under the packaged model's name, so the server encodes real query texts with the real
 model. The server runs as ``python -m yts_pipeline.serve`` in its own process, as a user runs it;
 the clients are threads of this process (keep-alive sessions). The baseline runs the library calls
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pg import ScratchPostgres  # noqa: E402
-from bench_query import copy_binary_embeddings, synthetic_vectors  # noqa: E402
+from _bulk import copy_vectors, synthetic_vectors  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
@@ -103,7 +103,7 @@ def copy_movies(conn, copies: int, wanted: int) -> None:
 
 
 def load_vectors(db: DatabaseManager) -> None:
-    """A synthetic vector per movie (bench_query's clustered ones) under the packaged model's name, in
+    """A synthetic vector per movie (clustered, as in bench_query) under the packaged model's name, in
     every vector table, COPYed before the HNSW indexes are built."""
     model_name = get_model().name
     vector_tables = [table for table in Base.metadata.sorted_tables if "embedding" in table.c]
@@ -116,7 +116,7 @@ def load_vectors(db: DatabaseManager) -> None:
         for table in vector_tables:
             for index in table.indexes:
                 cursor.execute(f'DROP INDEX IF EXISTS "{index.name}"')
-            copy_binary_embeddings(cursor, movie_ids, vectors, model_name=model_name, table=table.name)
+            copy_vectors(cursor, table.name, movie_ids, vectors, model_name)
         raw.commit()
     finally:
         raw.close()

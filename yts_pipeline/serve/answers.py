@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.search import Filters, SearchError, search, similar
+from yts_pipeline.search import Filters, SearchError, recommend, search, similar
 from yts_pipeline.search.queries import resolve_movie
 from yts_pipeline.serve import catalog
 from yts_pipeline.serve.embedding import BackgroundModel
@@ -50,14 +50,9 @@ def similar_answer(db: DatabaseManager, external_id: int, k: int, filters: Filte
 def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str], k: int,
                      filters: Filters) -> ResultList:
     """Movies for someone who liked ``liked`` and not ``disliked``: never one of them."""
-    from yts_pipeline.search import recommend  # the recommendation ranking (branch `recommend`)
-
     if not liked:
         raise ParameterError("liked", "give at least one liked movie: liked=<YTS id>")
-    if overlap := set(liked) & set(disliked):
-        raise ParameterError("disliked", f"{sorted(map(str, overlap))[0]} is both liked and disliked")
-    for name, references in (("liked", liked), ("disliked", disliked)):
-        _check_known(db, name, references)
+    _check_known(db, liked, disliked)
     try:
         found = recommend(db, liked, disliked, k=k, filters=filters)
     except SearchError as exc:
@@ -67,14 +62,21 @@ def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: 
     return ResultList(k=k, filters=_filters(filters), results=results)
 
 
-def _check_known(db: DatabaseManager, name: str, references: Sequence[int | str]) -> None:
-    """Name the first unknown movie and the parameter it came in (``recommend`` knows neither)."""
+def _check_known(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str]) -> None:
+    """Name the parameter of the first unknown movie, or of one both liked and disliked (``recommend``
+    names the movie only)."""
     with db.get_session() as session:
-        for reference in references:
-            try:
-                resolve_movie(session, reference)
-            except SearchError as exc:
-                raise from_search_error(exc, name) from None
+        found: dict[str, set[int]] = {"liked": set(), "disliked": set()}
+        for name, references in (("liked", liked), ("disliked", disliked)):
+            for reference in references:
+                try:
+                    movie = resolve_movie(session, reference)
+                except SearchError as exc:
+                    raise from_search_error(exc, name) from None
+                if name == "disliked" and movie.id in found["liked"]:
+                    raise ParameterError("disliked", f"{movie.title} (id {movie.external_id}) is both liked and "
+                                                     "disliked; keep it on one side")
+                found[name].add(movie.id)
 
 
 def _filters(filters: Filters) -> SearchFilters:

@@ -78,7 +78,7 @@ def ranked(results: Sequence[Result], found: dict[int, MovieSummary]) -> list[Mo
     return [MovieSummary(external_id=r.external_id, title=r.title, year=r.year, rating=r.rating, genres=r.genres,
                          best_quality=r.best_quality, score=r.score,
                          cover_url=found[r.external_id].cover_url if r.external_id in found else None,
-                         reasons=list(getattr(r, "reasons", None) or []))
+                         reasons=r.reasons)
             for r in results]
 
 

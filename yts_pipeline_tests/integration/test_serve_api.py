@@ -366,3 +366,39 @@ def test_a_model_that_cannot_load_leaves_keyword_search_working(served, monkeypa
         assert "EMBEDDING_MODEL" in semantic.json()["error"]
         assert client.get("/api/search", params={"q": "treasure", "mode": "keyword"}).status_code == 200
         assert client.get("/health").json()["model"] == "failed"
+
+
+def test_recommend_is_never_a_liked_or_disliked_movie_and_gives_reasons(client, movies) -> None:
+    liked, also_liked, disliked = list(movies)[:3]
+    answer = client.get("/api/recommend", params={"liked": [liked, movies[also_liked]["imdb_code"]],
+                                                   "disliked": [disliked], "k": 8})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert len(results) == 8
+    assert not {r["external_id"] for r in results} & {liked, also_liked, disliked}
+    assert all(SUMMARY_FIELDS <= r.keys() and r["reasons"] for r in results)
+    genre = "Drama"
+    kept = client.get("/api/recommend", params={"liked": liked, "genre": genre, "k": MAX_K}).json()["results"]
+    assert kept and all(genre in r["genres"] for r in kept)
+
+
+def test_similar_gives_the_reasons_of_its_ranking(client, movies) -> None:
+    results = client.get(f"/api/movies/{next(iter(movies))}/similar", params={"k": 5}).json()["results"]
+    assert all(r["reasons"] and all(isinstance(reason, str) for reason in r["reasons"]) for r in results)
+
+
+@pytest.mark.parametrize("parameter", ["liked", "disliked"])
+def test_recommend_names_the_unknown_id_and_where_it_came_from(client, movies, parameter) -> None:
+    unknown = max(movies) + 77
+    params = {"liked": [next(iter(movies))], "disliked": []}
+    params[parameter] = [*params[parameter], str(unknown)]
+    answer = client.get("/api/recommend", params=params)
+    assert answer.status_code == 422
+    assert answer.json() == {"error": f"no movie with YTS id {unknown}", "parameter": parameter}
+
+
+def test_recommend_refuses_a_movie_both_liked_and_disliked(client, movies) -> None:
+    movie = movies[next(iter(movies))]
+    answer = client.get("/api/recommend", params={"liked": movie["id"], "disliked": movie["imdb_code"]})
+    assert answer.status_code == 422
+    assert answer.json()["parameter"] == "disliked" and "both liked and disliked" in answer.json()["error"]

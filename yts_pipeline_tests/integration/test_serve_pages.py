@@ -102,6 +102,7 @@ def test_a_movie_page_shows_everything_and_links_similar_movies(client, movies) 
         assert f'href="/genres/{genre}"' in text
     similar = MOVIE_LINK.findall(text.split('class="similar"')[1])
     assert len(set(similar)) == SIMILAR_ON_PAGE and str(movie["id"]) not in similar
+    assert text.split('class="similar"')[1].count('class="reasons"') == SIMILAR_ON_PAGE
 
 
 def test_unknown_movies_and_genres_are_404_pages(client, movies) -> None:
