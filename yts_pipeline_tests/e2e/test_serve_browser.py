@@ -88,6 +88,7 @@ def test_search_open_a_movie_and_follow_a_similar_link(server: ServerProcess, br
     assert page.locator(".torrents tbody tr").count() >= 1
     similar = page.locator(".similar .card")
     assert similar.count() >= 5
+    assert similar.first.locator(".reasons li").count() >= 1  # why it is similar, e.g. "shares Drama"
     covers_are_tidy(page)
     page.screenshot(path=str(DOCS / "screenshot-movie.png"), full_page=True)
 
