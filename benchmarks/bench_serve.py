@@ -4,12 +4,13 @@ and movie requests, against the same calls through the Python API in one process
     python benchmarks/bench_serve.py [N] [--seconds S] [--clients C]     (default 75000, 30, 8)
 
 Movies are synthetic but complete (the replay catalog's generator: plots, genres, torrents, cast):
-5,000 saved with ``save_movies``, copied 14 times in SQL with numbered titles; their vectors are synthetic (clustered, COPYed) and
-stored under the packaged model's name, so the server encodes real query texts with the real
-model. The server runs as ``python -m yts_pipeline.serve`` in its own process, as a user runs it;
-the clients are threads of this process (keep-alive sessions). The baseline runs the library calls
-each endpoint makes (``search``, ``similar``, ``catalog.movie_detail``) on 8 threads, for as long.
-Errors: any answer other than 200, or a failed call.
+5,000 saved with ``save_movies``, copied 14 times in SQL with numbered titles. Their vectors are
+synthetic (clustered, COPYed) and stored under the packaged model's name, so the server encodes
+real query texts with the real model. The server runs as ``python -m yts_pipeline.serve`` in its
+own process, as a user runs it; the clients are threads of this process (keep-alive sessions). The
+baseline runs the library calls each endpoint makes (``search``, ``similar``,
+``catalog.movie_detail``) on as many threads, for as long. Errors: any answer other than 200, or a
+failed call.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def load(db: DatabaseManager, n: int) -> list[int]:
 def copy_movies(conn, copies: int, wanted: int) -> None:
     """``wanted`` more movies, each a copy of a saved one (copy r of movie e has YTS id e + r * STRIDE)."""
     movies = Movie.__table__
-    plain = [c.name for c in movies.c if c.name not in ("id", "external_id", "title", "imdb_code") and c.computed is None]
+    plain = [c.name for c in movies.c
+             if c.name not in ("id", "external_id", "title", "imdb_code") and c.computed is None]
     conn.execute(text(f"""
         INSERT INTO movies (external_id, title, imdb_code, {", ".join(plain)})
         SELECT m.external_id + r * {STRIDE}, m.title || ' ' || to_char(r + 1, 'FMRN'),
@@ -250,7 +252,8 @@ def main() -> None:
         started = time.perf_counter()
         ids = load(db, args.movies)
         with db.engine.connect() as conn:
-            torrents, links = (conn.scalar(text(f"SELECT count(*) FROM {table}")) for table in ("torrents", "movie_casts"))
+            torrents, links = (conn.scalar(text(f"SELECT count(*) FROM {table}"))
+                               for table in ("torrents", "movie_casts"))
         print(f"loaded {len(ids):,} movies ({torrents:,} torrents, {links:,} cast links) with vectors "
               f"in {time.perf_counter() - started:.0f} s")
 

@@ -44,7 +44,8 @@ def similar_answer(db: DatabaseManager, external_id: int, k: int, filters: Filte
         movies = catalog.listed(session, [external_id, *(r.external_id for r in found)])
     if external_id not in movies:  # removed between the two reads
         raise ParameterError("yts_id", f"no movie with YTS id {external_id}", status=404)
-    return SimilarAnswer(movie=movies[external_id], k=k, filters=_filters(filters), results=catalog.ranked(found, movies))
+    return SimilarAnswer(movie=movies[external_id], k=k, filters=_filters(filters),
+                         results=catalog.ranked(found, movies))
 
 
 def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str], k: int,

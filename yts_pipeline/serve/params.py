@@ -64,7 +64,7 @@ def search_filters(
     year_from: Annotated[Year, Query(description="released in or after")] = None,
     year_to: Annotated[Year, Query(description="released in or before")] = None,
     min_rating: Annotated[Rating, Query(description="IMDb rating at least (0 to 10)")] = None,
-    quality: Annotated[OptionalText, Query(description="has a torrent of this quality (720p, 1080p, 2160p, 3D...)")] = None,
+    quality: Annotated[OptionalText, Query(description="has a torrent of this quality (720p, 1080p, 2160p...)")] = None,
 ) -> Filters:
     if year_from is not None and year_to is not None and year_from > year_to:
         raise ParameterError("year_to", f"year_to ({year_to}) is before year_from ({year_from})")

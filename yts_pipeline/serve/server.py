@@ -21,8 +21,9 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, database_url: str | None =
     """
     import uvicorn
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if not logging.getLogger().handlers:  # as the CLI does: our lines (one per request), others' warnings
+        logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+        logging.getLogger("yts_pipeline").setLevel(logging.INFO)
     app = create_app(database_url=database_url)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             server_header=False, timeout_graceful_shutdown=10)

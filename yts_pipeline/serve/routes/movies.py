@@ -21,7 +21,7 @@ NOT_FOUND = {404: {"model": ErrorBody, "description": "no such movie, or it was 
 def browse(
     session: ReadSession,
     genre: Annotated[OptionalText, Query(description="only this genre")] = None,
-    sort: Annotated[catalog.Sort, Query(description="rating, year, seeds (best seeded torrent), added, title")] = "rating",
+    sort: Annotated[catalog.Sort, Query(description="rating, year, seeds (best torrent), added, title")] = "rating",
     order: Annotated[catalog.Order, Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
