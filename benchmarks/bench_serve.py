@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the server does (serve/server.py), before torch loads
 import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,6 +44,8 @@ from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
 from yts_pipeline.db.models import Base, Movie, MovieCast, MovieGenre, Torrent  # noqa: E402
 from yts_pipeline.search import get_model, search, similar  # noqa: E402
 from yts_pipeline.serve import catalog  # noqa: E402
+from yts_pipeline.serve.database import steady_pool  # noqa: E402
+from yts_pipeline.settings import DatabaseSettings  # noqa: E402
 from yts_pipeline.yts.replay import Catalog  # noqa: E402
 from yts_pipeline_tests.support.serving import ServerProcess  # noqa: E402
 
@@ -128,6 +134,31 @@ def load_vectors(db: DatabaseManager) -> None:
             for index in table.indexes:
                 index.create(conn)
         conn.execute(text("ANALYZE"))
+
+
+class CpuMeter:
+    """CPU seconds (user + system, every thread) used by groups of processes from now until ``stop``."""
+
+    def __init__(self, **groups: Callable[[], list[psutil.Process]]):
+        self.groups = groups
+        self.started = {name: _cpu(find()) for name, find in groups.items()}
+
+    def stop(self) -> dict[str, float]:
+        ended = {name: _cpu(find()) for name, find in self.groups.items()}
+        return {name: sum(seconds - self.started[name].get(pid, 0.0) for pid, seconds in ended[name].items())
+                for name in self.groups}
+
+
+def _cpu(processes: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds per process (a process that exited meanwhile is left out)."""
+    found = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        found[process.pid] = times.user + times.system
+    return found
 
 
 class Tally:
@@ -219,6 +250,35 @@ def warm_up(work: Callable[[random.Random, str], str | None], rounds: int = 10) 
             work(rng, endpoint)
 
 
+def one_at_a_time(work: Callable[[random.Random, str], str | None], calls: int,
+                  **groups: Callable[[], list[psutil.Process]]) -> dict[str, dict[str, float]]:
+    """Per endpoint, ``calls`` requests one after another: p50 wall time and CPU per request of each group."""
+    rng = random.Random(7)
+    costs = {}
+    for endpoint in MIX:
+        meter = CpuMeter(**groups)
+        walls = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            work(rng, endpoint)
+            walls.append((time.perf_counter() - started) * 1000)
+        cpu = meter.stop()
+        costs[endpoint] = {"p50": statistics.median(walls), **{name: s * 1000 / calls for name, s in cpu.items()}}
+    return costs
+
+
+def report_costs(http: dict[str, dict[str, float]], library: dict[str, dict[str, float]], calls: int) -> None:
+    print(f"\n  one request at a time ({calls} per endpoint): wall p50 and CPU ms per request, which do not depend on "
+          "how busy the machine is")
+    print(f"  {'endpoint':<22} {'HTTP p50':>9} {'server':>7} {'pg':>6} {'client':>7}   {'library p50':>11} "
+          f"{'library':>8} {'pg':>6}   {'HTTP adds (CPU)':>15}")
+    for endpoint in MIX:
+        h, lib = http[endpoint], library[endpoint]
+        print(f"  {endpoint:<22} {h['p50']:>9.1f} {h['server']:>7.1f} {h['postgres']:>6.1f} {h['clients']:>7.1f}   "
+              f"{lib['p50']:>11.1f} {lib['library']:>8.1f} {lib['postgres']:>6.1f}   "
+              f"{h['server'] - lib['library']:>+12.1f} ms")
+
+
 def report(name: str, tally: Tally, elapsed: float) -> dict[str, dict[str, float]]:
     rows = {}
     total = sum(len(v) for v in tally.latencies.values())
@@ -242,13 +302,15 @@ def main() -> None:
     parser.add_argument("movies", nargs="?", type=int, default=75_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--calls", type=int, default=30, help="requests per endpoint in the one-at-a-time pass")
     args = parser.parse_args()
     print(f"bench_serve: {args.movies:,} movies, {args.clients} clients, {args.seconds:.0f} s per side; mix: "
           + ", ".join(f"{name} {share:.0%}" for name, (share, _) in MIX.items()))
     print(f"command: python benchmarks/bench_serve.py {' '.join(sys.argv[1:])}".rstrip())
     with ScratchPostgres() as pg:
         url = pg.fresh_database()
-        db = DatabaseManager(url)
+        db = DatabaseManager(url, settings=steady_pool(DatabaseSettings.from_env()))  # the server's pool
+        postgres = psutil.Process(pg.server.get_postmaster_info().pid)
         started = time.perf_counter()
         ids = load(db, args.movies)
         with db.engine.connect() as conn:
@@ -265,18 +327,32 @@ def main() -> None:
                 work = http_work(server.base_url, ids)
                 warm_up(work)
                 print(f"load average before the HTTP run: {_load()}")
+                http_groups = {"server": lambda: [psutil.Process(server.process.pid)], "postgres": postgres.children,
+                               "clients": lambda: [psutil.Process()]}
+                http_costs = one_at_a_time(work, args.calls, **http_groups)
+                meter = CpuMeter(**http_groups)
                 http, http_elapsed = run_clients(args.clients, args.seconds, work)
+                http_cpu = meter.stop()
                 print(f"load average after it: {_load()}")
 
         work = library_work(db, ids)
         warm_up(work)
         print(f"load average before the in-process run: {_load()}")
+        library_groups = {"library": lambda: [psutil.Process()], "postgres": postgres.children}
+        library_costs = one_at_a_time(work, args.calls, **library_groups)
+        meter = CpuMeter(**library_groups)
         library, library_elapsed = run_clients(args.clients, args.seconds, work)
+        library_cpu = meter.stop()
         db.close_all()
 
+    report_costs(http_costs, library_costs, args.calls)
     served = report("HTTP: python -m yts_pipeline.serve (uvicorn, one process), clients in this process", http,
                     http_elapsed)
     report("Python API in one process (the same library calls, no HTTP)", library, library_elapsed)
+    print(f"\n  CPU per request of the {args.clients}-client runs (ms, all threads):")
+    for name, tally, cpu in (("HTTP", http, http_cpu), ("in process", library, library_cpu)):
+        requests_done = sum(len(v) for v in tally.latencies.values())
+        print(f"    {name:<11} " + ", ".join(f"{part} {seconds * 1000 / requests_done:.1f}" for part, seconds in cpu.items()))
     print("\n  targets (HTTP): 0 errors; p95 <= 100 ms for similar and movie, <= 150 ms for search")
     for endpoint, row in served.items():
         target = TARGET_P95_MS[endpoint]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 from sqlalchemy import event, inspect
 
@@ -18,6 +19,12 @@ from yts_pipeline.settings import DatabaseSettings, ServeSettings
 log = logging.getLogger(__name__)
 
 
+def steady_pool(settings: DatabaseSettings) -> DatabaseSettings:
+    """Keep every pooled connection open (``DB_POOL_SIZE + DB_MAX_OVERFLOW``, 15 by default): concurrent
+    requests beyond the pool size would otherwise open and close a connection (a Postgres process) each."""
+    return replace(settings, pool_size=settings.pool_size + settings.max_overflow, max_overflow=0)
+
+
 class ServingDatabase:
     """Opens the read-only manager once, thread-safely; ``get`` raises ``DatabaseError`` while it cannot."""
 
@@ -25,9 +32,14 @@ class ServingDatabase:
                  database_settings: DatabaseSettings | None = None):
         self._url = url
         self._settings = settings or ServeSettings()
-        self._database_settings = database_settings
+        self._database_settings = steady_pool(database_settings or DatabaseSettings.from_env())
         self._lock = threading.Lock()
         self._db: DatabaseManager | None = None
+
+    @property
+    def current(self) -> DatabaseManager | None:
+        """The open manager, or None before the first (successful) connection."""
+        return self._db
 
     def get(self) -> DatabaseManager:
         with self._lock:

@@ -59,7 +59,7 @@ QueryText = Annotated[str, Query(min_length=1, description=f"what to look for (a
                       _text(MAX_QUERY_CHARS)]
 
 
-def search_filters(
+async def search_filters(  # async: validation only, so no worker-thread hop
     genre: Annotated[OptionalText, Query(description="a genre name (any case)")] = None,
     year_from: Annotated[Year, Query(description="released in or after")] = None,
     year_to: Annotated[Year, Query(description="released in or before")] = None,
