@@ -158,3 +158,29 @@ class EmbeddingSettings:
             model_path=os.environ.get("EMBEDDING_MODEL") or None,
             batch_size=_env_int("EMBEDDING_BATCH_SIZE", cls.batch_size, minimum=1),
         )
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated variable as a tuple of its non-empty, stripped entries."""
+    return tuple(entry.strip() for entry in os.environ.get(name, "").split(",") if entry.strip())
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The HTTP API and web page (``yts_pipeline.serve``). Host and port come from the command line."""
+
+    cors_origins: tuple[str, ...] = ()  # none: CORS off, browsers keep other sites' pages out
+    statement_timeout_seconds: float = 10.0  # a query running longer is cancelled, the client gets a 503
+
+    @classmethod
+    def from_env(cls) -> ServeSettings:
+        origins = _env_list("SERVE_CORS_ORIGINS")
+        for origin in origins:
+            if origin != "*" and (not origin.startswith(("http://", "https://")) or origin.endswith("/")):
+                raise SettingsError(f"SERVE_CORS_ORIGINS entry {origin!r} must be * or an origin like "
+                                    "https://example.org (scheme and host, no trailing slash)")
+        return cls(
+            cors_origins=origins,
+            statement_timeout_seconds=_env_float("SERVE_STATEMENT_TIMEOUT", cls.statement_timeout_seconds,
+                                                 minimum=0.1),
+        )

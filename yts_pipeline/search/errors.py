@@ -19,11 +19,11 @@ class NothingToSearch(SearchError):
 
 
 class MovieNotFound(SearchError):
-    """No movie matches the id, IMDb code or title given to ``similar``."""
+    """No movie matches the id, IMDb code or title given to ``similar`` or ``recommend``."""
 
 
 class AmbiguousMovie(SearchError):
-    """Several movies match the title given to ``similar``; the message lists them."""
+    """Several movies match the title given to ``similar`` or ``recommend``; the message lists them."""
 
 
 class UnknownGenre(SearchError):
