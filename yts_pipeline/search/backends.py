@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -118,3 +119,34 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1, as ``torch.nn.functional.normalize`` does (a zero row stays zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How far one backend's vectors are from the reference's on the same texts, for every purpose.
+
+    Per text, the cosine with the reference vector; per text, the share of its ``k`` nearest
+    other texts that are also among the reference's ``k`` nearest (what search and "more like
+    this" would show).
+    """
+
+    mean_cosine: float
+    min_cosine: float
+    neighbour_overlap: float
+
+
+def agreement(reference: np.ndarray, other: np.ndarray, k: int = 10) -> Agreement:
+    cosines = np.sum(reference * other, axis=1)
+    k = min(k, len(reference) - 1)
+    if k < 1:
+        return Agreement(float(cosines.mean()), float(cosines.min()), 1.0)
+    neighbours = [_nearest(vectors, k) for vectors in (reference, other)]
+    shared = [len(set(a) & set(b)) for a, b in zip(*neighbours, strict=True)]
+    return Agreement(float(cosines.mean()), float(cosines.min()), float(np.mean(shared)) / k)
+
+
+def _nearest(vectors: np.ndarray, k: int) -> np.ndarray:
+    """The indices of each row's ``k`` most similar other rows."""
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    return np.argpartition(-similarity, k, axis=1)[:, :k]

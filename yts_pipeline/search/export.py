@@ -25,8 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from yts_pipeline.search.backends import (
     ENCODING_FIELDS,
     MANIFEST,
@@ -34,6 +32,7 @@ from yts_pipeline.search.backends import (
     TOKENIZER_FILE,
     OpenVinoEncoder,
     TorchEncoder,
+    agreement,
     load_sentence_transformer,
     require_table_dimensions,
     sentence_dimensions,
@@ -180,8 +179,7 @@ def _write_export(name: str, model_folder: Path, staging: Path) -> None:
 def _check_against_torch(name: str, staging: Path, reference: TorchEncoder) -> None:
     """Refuse an export whose vectors on ``PROBE_TEXTS`` are not torch's (a model the trace got wrong)."""
     expected = reference.encode(PROBE_TEXTS, batch_size=len(PROBE_TEXTS))
-    found = OpenVinoEncoder(staging).encode(PROBE_TEXTS, batch_size=len(PROBE_TEXTS))
-    worst = float(np.min(np.sum(expected * found, axis=1)))
+    worst = agreement(expected, OpenVinoEncoder(staging).encode(PROBE_TEXTS, batch_size=len(PROBE_TEXTS))).min_cosine
     if worst < MIN_PROBE_COSINE:
         raise BackendUnavailable(f"the OpenVINO export of {name} gives other vectors than torch "
                                  f"(cosine {worst:.4f} < {MIN_PROBE_COSINE}): it can only run on torch")

@@ -54,7 +54,7 @@ class EmbeddingModel:
 
     def encode(self, texts: Sequence[str], batch_size: int = EmbeddingSettings.batch_size) -> np.ndarray:
         """Unit-length float32 vectors, one row per text (cosine distance then equals 1 - dot product)."""
-        return self.encoder.encode(list(texts), batch_size)
+        return self.encoder.encode(list(texts), batch_size=batch_size)
 
 
 def model_location(model_path: str | None = None) -> tuple[str, Path]:
