@@ -62,6 +62,12 @@ class ExportedModel:
     created: bool
     seconds: float
 
+    def summary(self) -> str:
+        """The line ``yts-pipeline export-model`` prints."""
+        if self.created:
+            return f"exported {self.name} for OpenVINO to {self.folder} in {self.seconds:.1f} s"
+        return f"{self.name} is already exported for OpenVINO: {self.folder}"
+
 
 def export_location(name: str, model_folder: Path, data_dir: Path) -> Path:
     return data_dir / "models" / f"{name}-{model_fingerprint(model_folder)[:16]}"

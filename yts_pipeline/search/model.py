@@ -5,8 +5,8 @@ data dir, on the OpenVINO runtime: 3-4x torch's speed on CPU), ``torch``, or ``a
 default: OpenVINO when it loads, torch otherwise, said once in the log). An export is checked
 against torch when it is written, and both give the same vectors to within float rounding
 (cosine > 0.9999), so both store them under the same model name: switching backends re-embeds
-nothing. A backend that changed vectors more (an int8 model, say) would need a name of its own,
-or stored vectors would be mixed with its own.
+nothing. A backend that changed vectors more (an int8 model, say: top-10 neighbours 0.89-0.95
+the same) would need a name of its own, or its vectors would be mixed with torch's in one index.
 
 Nothing heavy is imported until a model is loaded (torch takes seconds, OpenVINO one), so
 ``similar`` and keyword search never pay for it, and a process whose model is already exported
@@ -40,6 +40,7 @@ PACKAGED_MODEL_NAME = "all-MiniLM-L6-v2"
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _loaded: dict[tuple[Path, str], EmbeddingModel] = {}
+
 
 @dataclass(frozen=True)
 class EmbeddingModel:
@@ -126,5 +127,5 @@ def _openvino_model(name: str, folder: Path) -> EmbeddingModel:
         raise BackendUnavailable(f"the OpenVINO runtime is not installed ({exc})") from exc
     exported = ensure_exported(name, folder, DatabaseSettings.from_env().data_dir)
     if exported.created:
-        _log.info("exported %s for OpenVINO to %s in %.1f s", name, exported.folder, exported.seconds)
+        _log.info(exported.summary())
     return EmbeddingModel(name=name, encoder=OpenVinoEncoder(exported.folder))

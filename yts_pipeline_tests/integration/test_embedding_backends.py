@@ -23,7 +23,7 @@ from yts_pipeline.search.model import PACKAGED_MODEL_NAME, EmbeddingModel, expor
 from yts_pipeline.settings import EmbeddingSettings, SettingsError
 from yts_pipeline.yts.replay import Catalog
 
-REPLAY_MOVIES = 300
+REPLAY_MOVIES = 200
 
 
 def model_on(backend: str, model_path: str | None = None) -> EmbeddingModel:
@@ -105,7 +105,7 @@ def test_concurrent_exports_write_once_byte_for_byte_the_same(tmp_path: Path, op
     target.parent.mkdir()
     (target.parent / f".{target.name}.staging-1-killed").mkdir()  # what an export killed midway leaves
     code = ("import json; from yts_pipeline.search.model import export_model; e = export_model(); "
-            "print(json.dumps({'created': e.created, 'folder': str(e.folder)}))")
+            "print(json.dumps({'created': e.created, 'folder': str(e.folder), 'summary': e.summary()}))")
     exporters = [subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "YTS_DATA_DIR": str(tmp_path)},
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = []
@@ -113,8 +113,11 @@ def test_concurrent_exports_write_once_byte_for_byte_the_same(tmp_path: Path, op
         out, err = exporter.communicate(timeout=600)
         assert exporter.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
-    assert sorted(r["created"] for r in results) == [False, True]
-    assert {r["folder"] for r in results} == {str(target)}
+    waited, wrote = sorted(results, key=lambda r: r["created"])
+    assert (waited["created"], wrote["created"]) == (False, True)
+    assert waited["folder"] == wrote["folder"] == str(target)
+    assert waited["summary"] == f"{name} is already exported for OpenVINO: {target}"
+    assert wrote["summary"].startswith(f"exported {name} for OpenVINO to {target} in ")
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name, f"{target.name}.lock"]
 
     session_export = export_model()  # the one the session's openvino_model loaded, in another data dir
