@@ -132,8 +132,8 @@ class EmbeddingSettings:
     """Which sentence-transformers model embeds movies (``None``: the packaged MiniLM), and on what.
 
     ``backend``: ``openvino`` runs the model exported to ONNX on the OpenVINO runtime (same
-    vectors, 3-4x torch's speed on CPU); ``torch`` runs sentence-transformers itself; ``auto``
-    takes OpenVINO when it loads and torch otherwise.
+    vectors, 3-4x torch's speed on CPUs with bf16, no torch import); ``torch`` runs
+    sentence-transformers itself; ``auto`` takes OpenVINO when it loads and torch otherwise.
     """
 
     model_path: str | None = None

@@ -2,7 +2,7 @@
 
 Both give unit float32 rows, texts encoded longest first in batches, as
 ``SentenceTransformer.encode(..., normalize_embeddings=True)`` does. Only the torch one imports
-torch: a process whose model is already exported starts in under a second and uses half the memory.
+torch: a process whose model is already exported is ready in about a second, with a third less memory.
 """
 
 from __future__ import annotations
