@@ -76,7 +76,7 @@ def load_catalog(db: DatabaseManager, vectors: np.ndarray) -> float:
 
 
 class QueryVectors:
-    """A stand-in for the sentence-transformers model: ``encode`` hands out prepared query vectors."""
+    """A stand-in for the model's encoder: ``encode`` hands out prepared query vectors."""
 
     def __init__(self, vectors: np.ndarray):
         self.vectors = vectors
@@ -120,7 +120,7 @@ def main() -> None:
         query_vectors /= np.linalg.norm(query_vectors, axis=1, keepdims=True)
     similar_ids = rng.integers(1, n + 1, QUERIES + WARMUP).tolist()
     stub = QueryVectors(query_vectors)
-    model = EmbeddingModel(name=MODEL_NAME, transformer=stub)  # type: ignore[arg-type]
+    model = EmbeddingModel(name=MODEL_NAME, encoder=stub)  # type: ignore[arg-type]
     library_ef_search = sql.EF_SEARCH
 
     print(f"bench_query: {n:,} movies, {'uniform random' if uniform else 'clustered'} {EMBEDDING_DIMENSIONS}-d "

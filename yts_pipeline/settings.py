@@ -145,18 +145,31 @@ class DatabaseSettings:
         )
 
 
+EMBEDDING_BACKENDS = ("auto", "torch", "openvino")
+
+
 @dataclass(frozen=True)
 class EmbeddingSettings:
-    """Which sentence-transformers model embeds movies; ``None`` means the packaged MiniLM."""
+    """Which sentence-transformers model embeds movies (``None``: the packaged MiniLM), and on what.
+
+    ``backend``: ``openvino`` runs the model exported to ONNX on the OpenVINO runtime (same
+    vectors, 3-4x torch's speed on CPUs with bf16, no torch import); ``torch`` runs
+    sentence-transformers itself; ``auto`` takes OpenVINO when it loads and torch otherwise.
+    """
 
     model_path: str | None = None
     batch_size: int = 64
+    backend: str = "auto"
 
     @classmethod
     def from_env(cls) -> EmbeddingSettings:
+        backend = os.environ.get("EMBEDDING_BACKEND", "").strip().lower() or cls.backend
+        if backend not in EMBEDDING_BACKENDS:
+            raise SettingsError(f"EMBEDDING_BACKEND={backend!r} is not one of {', '.join(EMBEDDING_BACKENDS)}")
         return cls(
             model_path=os.environ.get("EMBEDDING_MODEL") or None,
             batch_size=_env_int("EMBEDDING_BATCH_SIZE", cls.batch_size, minimum=1),
+            backend=backend,
         )
 
 

@@ -89,6 +89,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_model(args: argparse.Namespace) -> int:
+    """Export the embedding model for the OpenVINO backend now, instead of in the first process that needs it."""
+    from yts_pipeline.search.model import export_model
+
+    print(export_model(args.model).summary())
+    return 0
+
+
 def _add_filters(command: argparse.ArgumentParser) -> None:
     command.add_argument("-k", type=positive_int, default=10, help="how many movies (default 10)")
     command.add_argument("--genre", help="only movies of this genre (any case)")
@@ -120,6 +128,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     recommend.add_argument("--disliked", action="append", default=[], metavar="MOVIE",
                            help="a movie you did not like (same forms); repeat for more")
     _add_filters(recommend)
+
+    export = add_command(sub, "export-model", "export the embedding model once for the fast (OpenVINO) backend",
+                         cmd_export_model)
+    export.add_argument("--model", metavar="PATH", help="a local sentence-transformers model folder "
+                        "(default: EMBEDDING_MODEL, else the packaged all-MiniLM-L6-v2)")
 
     serve = add_command(sub, "serve", "serve the web page and the JSON API (docs at /docs)", cmd_serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")

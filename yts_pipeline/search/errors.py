@@ -11,6 +11,10 @@ class EmbeddingModelError(SearchError):
     """The embedding model cannot be loaded, or would write vectors the table cannot hold."""
 
 
+class BackendUnavailable(EmbeddingModelError):
+    """The fast embedding backend cannot run here (not installed, not exportable, or disagreeing with torch)."""
+
+
 class NothingToSearch(SearchError):
     """No movie has been embedded yet (or, for keyword search, saved yet)."""
 

@@ -7,6 +7,7 @@ each hashed on its own document.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import threading
 import time
@@ -22,7 +23,7 @@ from yts_pipeline.search import model as model_module
 from yts_pipeline.search.documents import MovieFields, content_hash, movie_document, plot_document
 from yts_pipeline.search.embed import embed_movies, embedding_coverage_problems
 from yts_pipeline.search.errors import EmbeddingModelError
-from yts_pipeline.search.model import PACKAGED_MODEL_NAME, EmbeddingModel, get_model
+from yts_pipeline.search.model import PACKAGED_MODEL_NAME, EmbeddingModel, get_model, model_location
 
 SUBSET = 12  # movies of the sample page used here: enough to show what is and is not re-encoded
 
@@ -141,7 +142,7 @@ def test_coverage_counts_movies_without_a_vector_of_the_current_model(db, model,
     embed_movies(db, model)
     assert embedding_coverage_problems(db, PACKAGED_MODEL_NAME).missing == 0
 
-    other = EmbeddingModel(name="another-model", transformer=model.transformer)
+    other = dataclasses.replace(model, name="another-model")
     assert embedding_coverage_problems(db, other.name).missing == SUBSET
     with db.get_session() as session:  # a removed movie needs no vector
         session.execute(update(Movie).where(Movie.external_id == movies[0]["id"]).values(removed_at=text("now()")))
@@ -176,12 +177,13 @@ def test_the_plot_document_is_the_plot_alone_else_title_and_genres() -> None:
                                      description_intro=None, genres=[], cast=[])) == "Blocks."
 
 
-def test_a_model_with_other_dimensions_is_refused(model, tmp_path: Path, monkeypatch) -> None:
+def test_a_model_with_other_dimensions_is_refused(tmp_path: Path, monkeypatch) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Dense
 
     folder = tmp_path / "minilm-128"
-    SentenceTransformer(modules=[*model.transformer, Dense(EMBEDDING_DIMENSIONS, 128)]).save(str(folder))
+    minilm = SentenceTransformer(str(model_location()[1]), local_files_only=True)
+    SentenceTransformer(modules=[*minilm, Dense(EMBEDDING_DIMENSIONS, 128)]).save(str(folder))
     monkeypatch.setenv("EMBEDDING_MODEL", str(folder))
     with pytest.raises(EmbeddingModelError, match=r"'minilm-128'.* 128-dimensional .* holds 384"):
         get_model()
@@ -193,10 +195,10 @@ def test_a_model_with_other_dimensions_is_refused(model, tmp_path: Path, monkeyp
 def test_concurrent_first_calls_load_the_model_once(tmp_path: Path, monkeypatch) -> None:
     loads = []
 
-    def slow_load(name: str, folder: Path) -> EmbeddingModel:
+    def slow_load(name: str, folder: Path, backend: str) -> EmbeddingModel:
         loads.append(folder)
         time.sleep(0.2)
-        return EmbeddingModel(name=name, transformer=None)  # type: ignore[arg-type]
+        return EmbeddingModel(name=name, encoder=None)  # type: ignore[arg-type]
 
     monkeypatch.setattr(model_module, "_load", slow_load)
     monkeypatch.setattr(model_module, "_loaded", {})
