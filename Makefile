@@ -67,6 +67,7 @@ bench: $(STAMP)  ## the figures in the README's performance section
 	$(PY) benchmarks/bench_embed.py
 	$(PY) benchmarks/bench_query.py
 	$(PY) benchmarks/bench_serve.py
+	$(PY) benchmarks/bench_recommend.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -62,7 +62,7 @@ def plot_document(movie: MovieFields) -> str:
 
 
 def plot_text(movie: MovieFields) -> str | None:
-    """``summary``, else ``description_full``, else ``description_intro`` (list pages and details fill different ones)."""
+    """``summary``, else ``description_full``, else ``description_intro`` (list and details fill different ones)."""
     return next((text.strip() for text in (movie.summary, movie.description_full, movie.description_intro)
                  if text and text.strip()), None)
 

@@ -149,7 +149,7 @@ def _upsert_embeddings(db: DatabaseManager, model_name: str, documents: Sequence
 
 
 def embedding_coverage_problems(db: DatabaseManager, model_name: str, examples: int = 5) -> CoverageProblems:
-    """Non-removed movies missing a vector from ``model_name`` in either table (for an asset check): count, a few YTS ids."""
+    """Non-removed movies missing a vector from ``model_name`` in either table (an asset check): count, a few ids."""
     has_every_vector = [exists().where(table.movie_id == Movie.id, table.model == model_name)
                         for table, _ in VECTOR_DOCUMENTS]
     query = (select(Movie.external_id, func.count().over().label("missing"))

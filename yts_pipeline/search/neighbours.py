@@ -20,8 +20,10 @@ from yts_pipeline.search.ranking import Profile
 from yts_pipeline.search.sql import BEST_QUALITY, GENRES, QUALITY_ORDER, use_index_scans
 
 HAS_PLOT = r"COALESCE(m.summary ~ '\S' OR m.description_full ~ '\S' OR m.description_intro ~ '\S', false)"
-PROFILE_COLUMNS = (f"m.id AS movie_id, m.external_id, m.imdb_code, m.title, m.year, m.rating, {GENRES} AS genres, "
-                   f"{BEST_QUALITY} AS best_quality, {HAS_PLOT} AS has_plot")
+# In the order of Profile's fields (``as_profile``).
+PROFILE_COLUMNS = ("m.id AS movie_id, m.external_id, m.imdb_code, m.title, m.year, "
+                   f"CAST(m.rating AS float8) AS rating, {GENRES} AS genres, {HAS_PLOT} AS has_plot, "
+                   f"{BEST_QUALITY} AS best_quality")
 NEIGHBOURHOOD = """
     WITH refs AS MATERIALIZED (
         SELECT r.position, p.embedding
@@ -47,7 +49,7 @@ NEIGHBOURHOOD = """
         UNION ALL
         SELECT unnest(CAST(:refs AS bigint[])), true
     )
-    SELECT w.is_reference, {profile}, p.model AS plot_model,
+    SELECT {profile}, w.is_reference, p.model AS plot_model,
            ARRAY(SELECT 1 - (p.embedding <=> r.embedding) FROM refs r ORDER BY r.position) AS similarities
     FROM wanted w JOIN movies m ON m.id = w.id LEFT JOIN movie_plot_embeddings p ON p.movie_id = m.id"""
 
@@ -80,7 +82,6 @@ def neighbourhood(session: Session, liked: Sequence[int], disliked: Sequence[int
 
 
 def as_profile(row: Any) -> Profile:
-    """A row with ``PROFILE_COLUMNS`` as the ranking sees it."""
-    return Profile(movie_id=row.movie_id, external_id=row.external_id, imdb_code=row.imdb_code, title=row.title,
-                   year=row.year, rating=float(row.rating) if row.rating is not None else None,
-                   genres=frozenset(row.genres), has_plot=row.has_plot, best_quality=row.best_quality)
+    """A row that starts with ``PROFILE_COLUMNS``, as the ranking sees it."""
+    movie_id, external_id, imdb_code, title, year, rating, genres, has_plot, best_quality = row[:9]
+    return Profile(movie_id, external_id, imdb_code, title, year, rating, frozenset(genres), has_plot, best_quality)

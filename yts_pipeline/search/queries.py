@@ -29,7 +29,7 @@ __all__ = ["SEARCH_MODES", "Filters", "Result", "recommend", "resolve_movie", "s
 Mode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[Mode, ...] = ("hybrid", "semantic", "keyword")
 RRF_K = 60  # Reciprocal Rank Fusion constant (Cormack et al.), as in pgvector-python's rrf.py
-CANDIDATES_PER_RESULT = 10  # re-rank at least this many plot neighbours per result asked for
+CANDIDATES_PER_RESULT = 20  # and for a long list, this many plot neighbours per result asked for
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,17 @@
 """How ``similar`` and ``recommend`` order the candidates the plot index proposes, and why each one is there.
 
-Pure Python on a few hundred candidates: the SQL side (``recommend.py``) fetches the nearest
+Pure Python on a few hundred candidates: the SQL side (``neighbours.py``) fetches the nearest
 plot vectors and each candidate's genres, year and rating; this module blends them, collapses
-re-uploads of the same film, and words the reasons. No database here, so the benchmark can
-re-rank the whole catalog with exactly the same function.
+re-uploads of the same film, and words the reasons (for the results only: the scores of every
+candidate are plain arithmetic). No database here, so the benchmark can re-rank the whole
+catalog with exactly the same function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Weights:
     - ``era`` (0.04) over ``era_years`` (20): a small pull towards films of the same period, for
       plots that are otherwise about as close; never enough to beat a clearly closer plot.
     - ``quality`` (0.03): a small prior for well-rated films among near-equals, centred on
-      ``typical_rating`` (a 9.0 gains +0.016, a 3.0 loses -0.018); unknown ratings are neutral.
+      ``typical_rating`` (a 9.0 gains +0.016, a 3.0 loses -0.020); unknown ratings are neutral.
     - ``disliked`` (0.5): ``recommend`` subtracts half the plot cosine to the closest disliked
       movie, so a candidate as close to a disliked film as to a liked one sinks.
     - ``fusion_k`` (10): ``recommend`` with several liked movies fuses their rankings by
@@ -57,13 +59,15 @@ class Weights:
 
 
 WEIGHTS = Weights()
-CANDIDATES = 100  # plot neighbours re-ranked per query movie (at least 10 per result asked for)
+# Plot neighbours re-ranked per liked movie. On the 5,000-movie replay catalog the top 10 from 200
+# equals re-ranking the whole catalog for 96% of queries (82% from 100, 98% from 400):
+# benchmarks/bench_recommend.py prints it.
+CANDIDATES = 200
 WELL_RATED = 7.5  # a rating worth naming as a reason
 
 
-@dataclass(frozen=True)
-class Profile:
-    """A movie as the ranking sees it."""
+class Profile(NamedTuple):
+    """A movie as the ranking sees it (a tuple: hundreds are made per query)."""
 
     movie_id: int
     external_id: int
@@ -85,13 +89,6 @@ class Ranked:
     reasons: list[str]
 
 
-@dataclass(frozen=True)
-class _Match:
-    tier: int
-    score: float
-    reasons: list[str]
-
-
 def rank(liked: Sequence[Profile], disliked: Sequence[Profile],
          candidates: Sequence[tuple[Profile, Sequence[float]]], k: int, *,
          name_the_liked: bool = False, weights: Weights = WEIGHTS) -> list[Ranked]:
@@ -102,63 +99,72 @@ def rank(liked: Sequence[Profile], disliked: Sequence[Profile],
     liked movie that is the ranking; with several the orders are fused by reciprocal rank
     (``fusion_k``), so each liked movie gets its share of the top and a candidate close to
     several comes first. ``name_the_liked`` starts the reasons with "like <title>", the liked
-movie it ranks highest for (``recommend``).
+    movie it ranks highest for (``recommend``).
     """
-    excluded = {m.movie_id for m in (*liked, *disliked)}, {m.imdb_code for m in (*liked, *disliked) if m.imdb_code}
+    references = (*liked, *disliked)
+    excluded_ids = {m.movie_id for m in references}
+    excluded_codes = {m.imdb_code for m in references if m.imdb_code}
     kept = [(candidate, similarities) for candidate, similarities in candidates
-            if candidate.movie_id not in excluded[0] and candidate.imdb_code not in excluded[1]]
-    matches = [[_match(reference, candidate, similarity, weights,
-                       penalty=weights.disliked * max(similarities[len(liked):], default=0.0))
+            if candidate.movie_id not in excluded_ids and candidate.imdb_code not in excluded_codes]
+    n_liked = len(liked)
+    matches = [[_score(reference, candidate, similarity, weights)
                 for reference, similarity in zip(liked, similarities, strict=False)]
                for candidate, similarities in kept]
-    positions = [[0] * len(liked) for _ in kept]  # each candidate's place (0 = first) in each liked movie's order
-    for column in range(len(liked)):
-        order = sorted(range(len(kept)), key=lambda i: (-matches[i][column].tier, -matches[i][column].score,
+    if disliked:
+        for row, (_, similarities) in zip(matches, kept, strict=True):
+            penalty = weights.disliked * max(similarities[n_liked:])
+            row[:] = [(tier, score - penalty) for tier, score in row]
+    places = [[0] * n_liked for _ in kept]  # each candidate's place (0 = first) in each liked movie's order
+    for column in range(n_liked):
+        order = sorted(range(len(kept)), key=lambda i: (-matches[i][column][0], -matches[i][column][1],
                                                         kept[i][0].external_id))
         for place, i in enumerate(order):
-            positions[i][column] = place
-    if len(liked) == 1:
-        scores = [row[0].score for row in matches]
-        order = sorted(range(len(kept)), key=lambda i: positions[i][0])
+            places[i][column] = place
+    if n_liked == 1:
+        scores = [row[0][1] for row in matches]
+        order = sorted(range(len(kept)), key=lambda i: places[i][0])
     else:
-        scores = [sum(1 / (weights.fusion_k + 1 + place) for place in row) for row in positions]
+        scores = [sum(1 / (weights.fusion_k + 1 + place) for place in row) for row in places]
         order = sorted(range(len(kept)), key=lambda i: (-scores[i], kept[i][0].external_id))
     ranked, listed_codes = [], set()
     for i in order:
-        candidate = kept[i][0]
+        candidate, similarities = kept[i]
         if candidate.imdb_code in listed_codes:
             continue  # a re-upload of a film already listed
         if candidate.imdb_code:
             listed_codes.add(candidate.imdb_code)
-        nearest = min(range(len(liked)), key=lambda column: positions[i][column])
-        reasons = matches[i][nearest].reasons
+        nearest = min(range(n_liked), key=lambda column: places[i][column])
+        reasons = _reasons(liked[nearest], candidate, similarities[nearest], weights)
         if name_the_liked:
-            reasons = [f"like {liked[nearest].title}", *reasons]
+            reasons.insert(0, f"like {liked[nearest].title}")
         ranked.append(Ranked(candidate, round(scores[i], 6), reasons))
         if len(ranked) == k:
             break
     return ranked
 
 
-def _match(reference: Profile, candidate: Profile, plot_similarity: float, weights: Weights,
-           penalty: float) -> _Match:
+def _score(reference: Profile, candidate: Profile, plot_similarity: float, weights: Weights) -> tuple[int, float]:
+    """(tier, score) of ``candidate`` for ``reference``: 1 when they share a genre, then the blend."""
+    shared = len(reference.genres & candidate.genres)
+    score = (weights.plot if reference.has_plot else weights.plot_without_plot) * plot_similarity
+    if shared:
+        score += weights.jaccard * shared / len(reference.genres | candidate.genres)
+    if reference.year and candidate.year:
+        score += weights.era * max(0.0, 1 - abs(reference.year - candidate.year) / weights.era_years)
+    if candidate.rating:
+        score += weights.quality * (candidate.rating - weights.typical_rating) / 5
+    return (1 if shared else 0), score
+
+
+def _reasons(reference: Profile, candidate: Profile, plot_similarity: float, weights: Weights) -> list[str]:
+    """The short phrases that say why ``candidate`` is there, in the order of ``_score``'s terms."""
     shared = reference.genres & candidate.genres
-    jaccard = len(shared) / len(reference.genres | candidate.genres) if shared else 0.0
-    plot_weight = weights.plot if reference.has_plot else weights.plot_without_plot
-    score = plot_weight * plot_similarity + weights.jaccard * jaccard - penalty
     reasons = [f"shares {', '.join(sorted(shared))}"] if shared else []
     if reference.has_plot and candidate.has_plot and plot_similarity >= weights.similar_plot / 2:
         closeness = "similar" if plot_similarity >= weights.similar_plot else "loosely similar"
         reasons.append(f"{closeness} plot ({plot_similarity:.2f})")
-    if reference.year and candidate.year:
-        gap = abs(reference.year - candidate.year)
-        score += weights.era * max(0.0, 1 - gap / weights.era_years)
-        if gap <= weights.same_era_years:
-            reasons.append("same era")
-    if candidate.rating:
-        score += weights.quality * (candidate.rating - weights.typical_rating) / 5
-        if candidate.rating >= WELL_RATED:
-            reasons.append(f"well rated ({candidate.rating:.1f})")
-    if not reasons:
-        reasons.append("no closer match")
-    return _Match(tier=1 if shared else 0, score=score, reasons=reasons)
+    if reference.year and candidate.year and abs(reference.year - candidate.year) <= weights.same_era_years:
+        reasons.append("same era")
+    if candidate.rating and candidate.rating >= WELL_RATED:
+        reasons.append(f"well rated ({candidate.rating:.1f})")
+    return reasons or ["no closer match"]

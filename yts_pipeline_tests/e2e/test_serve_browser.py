@@ -11,7 +11,8 @@ import pytest
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import get_model
-from yts_pipeline_tests.conftest import TEMPLATE, PostgresForTests
+from yts_pipeline_tests.conftest import TEMPLATE
+from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.serving import ServerProcess, catalog_payloads, fill
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +26,7 @@ TIMEOUT_MS = 120_000  # the first hybrid search waits for the server's model to 
 
 
 @pytest.fixture(scope="module")
-def server(postgres: PostgresForTests, tmp_path_factory) -> Iterator[ServerProcess]:
+def server(postgres: ScratchPostgres, tmp_path_factory) -> Iterator[ServerProcess]:
     name = postgres.create_database(TEMPLATE)
     url = postgres.url(name)
     db = DatabaseManager(url)

@@ -95,7 +95,8 @@ def test_a_new_title_reembeds_the_search_vector_only(db, model, movies) -> None:
     db.save_movies(movies)
     embed_movies(db, model)
     before, plots_before = stored_embeddings(db), stored_plots(db)
-    db.save_movies([{**movies[2], "title": "A Title Nobody Used Before", "title_english": "A Title Nobody Used Before"}])
+    retitled = "A Title Nobody Used Before"
+    db.save_movies([{**movies[2], "title": retitled, "title_english": retitled}])
 
     result = embed_movies(db, model)
     assert (result.embedded, result.texts) == (1, 1)

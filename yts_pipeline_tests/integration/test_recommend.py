@@ -26,7 +26,8 @@ from yts_pipeline.search import (
     recommend,
     similar,
 )
-from yts_pipeline_tests.conftest import SAMPLES_DIR, TEMPLATE, PostgresForTests
+from yts_pipeline_tests.conftest import SAMPLES_DIR, TEMPLATE
+from yts_pipeline_tests.support.postgres import ScratchPostgres
 
 MOVIES = [  # id, title, year, rating, genres, plot (None: no plot text at all), IMDb code
     (101, "Colony of Shadows", 2015, 6.8, ["Adventure", "Sci-Fi"],
@@ -93,7 +94,7 @@ def model() -> EmbeddingModel:
 
 
 @pytest.fixture(scope="module")
-def catalog(postgres: PostgresForTests, model: EmbeddingModel) -> Iterator[DatabaseManager]:
+def catalog(postgres: ScratchPostgres, model: EmbeddingModel) -> Iterator[DatabaseManager]:
     name = postgres.create_database(TEMPLATE)
     db = DatabaseManager(postgres.url(name))
     db.save_movies(payloads())

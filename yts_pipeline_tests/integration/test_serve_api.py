@@ -21,7 +21,8 @@ from yts_pipeline.search import EmbeddingModel, get_model
 from yts_pipeline.serve import create_app
 from yts_pipeline.serve.params import MAX_DEPTH, MAX_K, MAX_QUERY_CHARS
 from yts_pipeline.settings import ServeSettings
-from yts_pipeline_tests.conftest import TEMPLATE, PostgresForTests
+from yts_pipeline_tests.conftest import TEMPLATE
+from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.serving import catalog_payloads, fill, table_fingerprint
 
 SUMMARY_FIELDS = {"external_id", "title", "year", "genres", "rating", "score", "cover_url", "reasons"}
@@ -33,7 +34,7 @@ def model() -> EmbeddingModel:
 
 
 @pytest.fixture(scope="module")
-def served(postgres: PostgresForTests, model: EmbeddingModel) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def served(postgres: ScratchPostgres, model: EmbeddingModel) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """One filled database shared by the read-only tests of this module: its URL and the payloads."""
     name = postgres.create_database(TEMPLATE)
     url = postgres.url(name)

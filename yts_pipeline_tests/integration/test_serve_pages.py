@@ -15,7 +15,8 @@ from yts_pipeline.search import EmbeddingModel, get_model
 from yts_pipeline.serve import create_app
 from yts_pipeline.serve.routes.pages import PAGE_SIZE, SIMILAR_ON_PAGE
 from yts_pipeline.settings import ServeSettings
-from yts_pipeline_tests.conftest import TEMPLATE, PostgresForTests
+from yts_pipeline_tests.conftest import TEMPLATE
+from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.serving import catalog_payloads, fill
 
 MOVIE_LINK = re.compile(r'href="/movies/(\d+)"')
@@ -27,7 +28,7 @@ def model() -> EmbeddingModel:
 
 
 @pytest.fixture(scope="module")
-def payloads(postgres: PostgresForTests, model) -> Iterator[tuple[str, dict[int, dict[str, Any]]]]:
+def payloads(postgres: ScratchPostgres, model) -> Iterator[tuple[str, dict[int, dict[str, Any]]]]:
     name = postgres.create_database(TEMPLATE)
     url = postgres.url(name)
     db = DatabaseManager(url)
