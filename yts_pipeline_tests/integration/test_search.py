@@ -273,10 +273,11 @@ def test_cli_similar_prints_a_table(catalog) -> None:
     db, _ = catalog
     done = run_cli(db.url, "similar", "9/11: Day That Changed the World", "-k", "2", "--genre", "history")
     assert done.returncode == 0, done.stderr
-    header, first, second = done.stdout.splitlines()
+    header, first, first_reasons, second, second_reasons = done.stdout.splitlines()
     assert header.split() == ["title", "year", "rating", "genres", "quality", "score"]
     assert first.startswith("9/11: The Heartland Tapes") and "2013" in first and "History" in first
-    assert len(second) > 0
+    assert first_reasons.startswith("    shares History; similar plot (")
+    assert not second.startswith(" ") and second_reasons.startswith("    ")
 
 
 def test_cli_similar_json_carries_the_reasons(catalog) -> None:
