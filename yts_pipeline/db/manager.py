@@ -138,7 +138,7 @@ class DatabaseManager:
         return True, movie_id, f"movie {external_id} {state}"
 
     def save_movies(self, payloads: Iterable[Mapping[str, Any] | MovieRecord], *, seen: bool = True,
-                    batch_size: int = 1000, workers: int = SAVE_WORKERS) -> SaveResult:
+                    batch_size: int = 500, workers: int = SAVE_WORKERS) -> SaveResult:
         """Save many movies (raw API dicts or records): a COPY per table and a merge per table per batch.
 
         ``seen=True`` (list pages) refreshes ``last_seen_at`` and clears ``removed_at``; details
