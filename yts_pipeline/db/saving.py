@@ -80,6 +80,16 @@ def _keep_known(table: str, columns: Iterable[str]) -> str:
     return ", ".join(f"{c} = coalesce(EXCLUDED.{c}, {table}.{c})" for c in columns)
 
 
+def _removed(table: str, listed: str, kept: str) -> str:
+    """A ``removed`` CTE: the rows of ``table`` (as ``l``) of every staged movie whose payload carried
+    the list (``stage_movies.{listed}``) that ``kept`` (a query on ``l``, ``s`` and ``m``) finds nothing for."""
+    return f"""removed AS (
+    DELETE FROM {table} l USING stage_movies s JOIN movies m USING (external_id)
+    WHERE s.{listed} AND l.movie_id = m.id AND NOT EXISTS ({kept})
+    RETURNING l.movie_id
+)"""
+
+
 def _per_movie(*writes: str) -> str:
     """The rows each movie had written by these data-modifying CTEs (each ``RETURNING movie_id``)."""
     union = " UNION ALL ".join(f"SELECT movie_id FROM {w}" for w in writes)
@@ -139,12 +149,8 @@ WITH wanted AS (
     ORDER BY w.movie_id, w.genre_id
     ON CONFLICT DO NOTHING
     RETURNING movie_id
-), removed AS (
-    DELETE FROM movie_genres l USING stage_movies s JOIN movies m USING (external_id)
-    WHERE s.has_genres AND l.movie_id = m.id
-      AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.movie_id = l.movie_id AND w.genre_id = l.genre_id)
-    RETURNING l.movie_id
-)
+), {_removed("movie_genres", "has_genres",
+             "SELECT 1 FROM wanted w WHERE w.movie_id = l.movie_id AND w.genre_id = l.genre_id")}
 {_per_movie("added", "removed")}
 """
 
@@ -159,12 +165,8 @@ WITH upserted AS (
     ORDER BY m.id, s.hash
     ON CONFLICT ON CONSTRAINT uq_torrents_movie_id_hash DO UPDATE SET {_keep_known("torrents", _TORRENT_DATA)}
     RETURNING movie_id
-), removed AS (
-    DELETE FROM torrents t USING stage_movies s JOIN movies m USING (external_id)
-    WHERE s.has_torrents AND t.movie_id = m.id
-      AND NOT EXISTS (SELECT 1 FROM stage_torrents st WHERE st.external_id = s.external_id AND st.hash = t.hash)
-    RETURNING t.movie_id
-)
+), {_removed("torrents", "has_torrents",
+             "SELECT 1 FROM stage_torrents st WHERE st.external_id = s.external_id AND st.hash = l.hash")}
 {_per_movie("upserted", "removed")}
 """
 
@@ -211,12 +213,8 @@ WITH wanted AS (
     ORDER BY w.movie_id, w.cast_id
     ON CONFLICT (movie_id, cast_id) DO UPDATE SET {_keep_known("movie_casts", ["character_name"])}
     RETURNING movie_id
-), removed AS (
-    DELETE FROM movie_casts l USING stage_movies s JOIN movies m USING (external_id)
-    WHERE s.has_cast AND l.movie_id = m.id
-      AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.movie_id = l.movie_id AND w.cast_id = l.cast_id)
-    RETURNING l.movie_id
-)
+), {_removed("movie_casts", "has_cast",
+             "SELECT 1 FROM wanted w WHERE w.movie_id = l.movie_id AND w.cast_id = l.cast_id")}
 {_per_movie("upserted", "removed")}
 """
 
