@@ -80,20 +80,12 @@ def _keep_known(table: str, columns: Iterable[str]) -> str:
     return ", ".join(f"{c} = coalesce(EXCLUDED.{c}, {table}.{c})" for c in columns)
 
 
-def _removed(table: str, listed: str, kept: str) -> str:
-    """A ``removed`` CTE: the rows of ``table`` (as ``l``) of every staged movie whose payload carried
-    the list (``stage_movies.{listed}``) that ``kept`` (a query on ``l``, ``s`` and ``m``) finds nothing for."""
-    return f"""removed AS (
-    DELETE FROM {table} l USING stage_movies s JOIN movies m USING (external_id)
-    WHERE s.{listed} AND l.movie_id = m.id AND NOT EXISTS ({kept})
-    RETURNING l.movie_id
-)"""
-
-
-def _per_movie(*writes: str) -> str:
-    """The rows each movie had written by these data-modifying CTEs (each ``RETURNING movie_id``)."""
-    union = " UNION ALL ".join(f"SELECT movie_id FROM {w}" for w in writes)
-    return f"SELECT movie_id, count(*) FROM ({union}) AS written GROUP BY movie_id"
+def _remove_unlisted(table: str, listed: str, kept: str) -> str:
+    """Delete the rows of ``table`` (as ``l``) of every staged movie whose payload carried the list
+    (``stage_movies.{listed}``) when ``kept`` (a query on ``l``, ``s`` and ``m``) finds nothing for them."""
+    return f"""DELETE FROM {table} l USING stage_movies s JOIN movies m USING (external_id)
+WHERE s.{listed} AND l.movie_id = m.id AND NOT EXISTS ({kept})
+RETURNING l.movie_id"""
 
 
 _DATA = [c for c in MOVIE_COLUMNS if c != "external_id"]
@@ -109,8 +101,7 @@ _MOVIE_STALE = "%(seen)s AND (m.last_seen_at IS NULL OR m.last_seen_at < now() -
 _MOVIE_COLUMN_LIST = ", ".join(MOVIE_COLUMNS)
 
 # One row per staged movie: (external_id, movies.id, created, touched, written).
-MERGE_MOVIES = f"""
-WITH compared AS (
+MERGE_MOVIES = f"""WITH compared AS (
     SELECT s.*, m.id AS stored_id, m.id IS NOT NULL AND ({_MOVIE_TOUCHED}) AS touched, {_MOVIE_STALE} AS stale
     FROM stage_movies s LEFT JOIN movies m USING (external_id)
 ), written AS (
@@ -127,53 +118,41 @@ WITH compared AS (
     RETURNING id, external_id
 )
 SELECT c.external_id, coalesce(w.id, c.stored_id), c.stored_id IS NULL, c.touched, w.id IS NOT NULL
-FROM compared c LEFT JOIN written w USING (external_id)
-"""
+FROM compared c LEFT JOIN written w USING (external_id)"""
 
-ENSURE_GENRES = """
-INSERT INTO genres (name)
+ENSURE_GENRES = """INSERT INTO genres (name)
 SELECT DISTINCT s.name FROM stage_genres s
 WHERE NOT EXISTS (SELECT 1 FROM genres g WHERE g.name = s.name)
 ORDER BY s.name
-ON CONFLICT (name) DO NOTHING
-"""
+ON CONFLICT (name) DO NOTHING"""
 
-MERGE_GENRE_LINKS = f"""
-WITH wanted AS (
-    SELECT m.id AS movie_id, g.id AS genre_id
-    FROM stage_genres s JOIN movies m USING (external_id) JOIN genres g ON g.name = s.name
-), added AS (
-    INSERT INTO movie_genres (movie_id, genre_id)
-    SELECT w.movie_id, w.genre_id FROM wanted w
-    WHERE NOT EXISTS (SELECT 1 FROM movie_genres l WHERE l.movie_id = w.movie_id AND l.genre_id = w.genre_id)
-    ORDER BY w.movie_id, w.genre_id
-    ON CONFLICT DO NOTHING
-    RETURNING movie_id
-), {_removed("movie_genres", "has_genres",
-             "SELECT 1 FROM wanted w WHERE w.movie_id = l.movie_id AND w.genre_id = l.genre_id")}
-{_per_movie("added", "removed")}
-"""
+# Each write below returns the movies.id of every row it wrote, so that its movie counts as updated.
+ADD_GENRE_LINKS = """INSERT INTO movie_genres (movie_id, genre_id)
+SELECT m.id, g.id FROM stage_genres s JOIN movies m USING (external_id) JOIN genres g ON g.name = s.name
+WHERE NOT EXISTS (SELECT 1 FROM movie_genres l WHERE l.movie_id = m.id AND l.genre_id = g.id)
+ORDER BY m.id, g.id
+ON CONFLICT DO NOTHING
+RETURNING movie_id"""
+
+REMOVE_GENRE_LINKS = _remove_unlisted("movie_genres", "has_genres", """SELECT 1 FROM stage_genres sg
+    JOIN genres g ON g.name = sg.name WHERE sg.external_id = s.external_id AND g.id = l.genre_id""")
 
 _TORRENT_DATA = [c for c in TORRENT_COLUMNS if c != "hash"]
-MERGE_TORRENTS = f"""
-WITH upserted AS (
-    INSERT INTO torrents (movie_id, {", ".join(TORRENT_COLUMNS)})
-    SELECT m.id, {", ".join(f"s.{c}" for c in TORRENT_COLUMNS)}
-    FROM stage_torrents s JOIN movies m USING (external_id)
-    LEFT JOIN torrents t ON t.movie_id = m.id AND t.hash = s.hash
-    WHERE t.id IS NULL OR {" OR ".join(_differs(f"s.{c}", f"t.{c}", c) for c in _TORRENT_DATA)}
-    ORDER BY m.id, s.hash
-    ON CONFLICT ON CONSTRAINT uq_torrents_movie_id_hash DO UPDATE SET {_keep_known("torrents", _TORRENT_DATA)}
-    RETURNING movie_id
-), {_removed("torrents", "has_torrents",
-             "SELECT 1 FROM stage_torrents st WHERE st.external_id = s.external_id AND st.hash = l.hash")}
-{_per_movie("upserted", "removed")}
-"""
+UPSERT_TORRENTS = f"""INSERT INTO torrents (movie_id, {", ".join(TORRENT_COLUMNS)})
+SELECT m.id, {", ".join(f"s.{c}" for c in TORRENT_COLUMNS)}
+FROM stage_torrents s JOIN movies m USING (external_id)
+LEFT JOIN torrents t ON t.movie_id = m.id AND t.hash = s.hash
+WHERE t.id IS NULL OR {" OR ".join(_differs(f"s.{c}", f"t.{c}", c) for c in _TORRENT_DATA)}
+ORDER BY m.id, s.hash
+ON CONFLICT ON CONSTRAINT uq_torrents_movie_id_hash DO UPDATE SET {_keep_known("torrents", _TORRENT_DATA)}
+RETURNING movie_id"""
+
+REMOVE_TORRENTS = _remove_unlisted(
+    "torrents", "has_torrents", "SELECT 1 FROM stage_torrents st WHERE st.external_id = s.external_id AND st.hash = l.hash")
 
 # People by identity: the IMDb code when known (a known person's new name or photo is applied),
 # else the name (inserted once, never changed). The last mention in the batch wins.
-ENSURE_PEOPLE = f"""
-WITH coded AS (
+ENSURE_PEOPLE = f"""WITH coded AS (
     INSERT INTO casts (name, imdb_code, url_small_image)
     SELECT p.name, p.imdb_code, p.url_small_image
     FROM (SELECT DISTINCT ON (imdb_code) imdb_code, name, url_small_image FROM stage_cast
@@ -193,30 +172,26 @@ WITH coded AS (
     ON CONFLICT (name) WHERE imdb_code IS NULL DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM coded) + (SELECT count(*) FROM named)
-"""
+SELECT (SELECT count(*) FROM coded) + (SELECT count(*) FROM named)"""
 
-MERGE_CAST_LINKS = f"""
-WITH wanted AS (
-    SELECT m.id AS movie_id, c.id AS cast_id, s.character_name
-    FROM stage_cast s JOIN movies m USING (external_id) JOIN casts c ON c.imdb_code = s.imdb_code
+# The people of the staged casts: by IMDb code, or by name for those without one (as in casts).
+_STAGED_PEOPLE = """SELECT sc.external_id, c.id AS cast_id, sc.character_name
+    FROM stage_cast sc JOIN casts c ON c.imdb_code = sc.imdb_code
     UNION ALL
-    SELECT m.id, c.id, s.character_name
-    FROM stage_cast s JOIN movies m USING (external_id)
-    JOIN casts c ON c.imdb_code IS NULL AND c.name = s.name
-    WHERE s.imdb_code IS NULL
-), upserted AS (
-    INSERT INTO movie_casts (movie_id, cast_id, character_name)
-    SELECT w.movie_id, w.cast_id, w.character_name FROM wanted w
-    LEFT JOIN movie_casts l ON l.movie_id = w.movie_id AND l.cast_id = w.cast_id
-    WHERE l.movie_id IS NULL OR {_differs("w.character_name", "l.character_name", "character_name")}
-    ORDER BY w.movie_id, w.cast_id
-    ON CONFLICT (movie_id, cast_id) DO UPDATE SET {_keep_known("movie_casts", ["character_name"])}
-    RETURNING movie_id
-), {_removed("movie_casts", "has_cast",
-             "SELECT 1 FROM wanted w WHERE w.movie_id = l.movie_id AND w.cast_id = l.cast_id")}
-{_per_movie("upserted", "removed")}
-"""
+    SELECT sc.external_id, c.id, sc.character_name
+    FROM stage_cast sc JOIN casts c ON c.imdb_code IS NULL AND c.name = sc.name
+    WHERE sc.imdb_code IS NULL"""
+
+UPSERT_CAST_LINKS = f"""INSERT INTO movie_casts (movie_id, cast_id, character_name)
+SELECT m.id, p.cast_id, p.character_name FROM ({_STAGED_PEOPLE}) p JOIN movies m USING (external_id)
+LEFT JOIN movie_casts l ON l.movie_id = m.id AND l.cast_id = p.cast_id
+WHERE l.movie_id IS NULL OR {_differs("p.character_name", "l.character_name", "character_name")}
+ORDER BY m.id, p.cast_id
+ON CONFLICT (movie_id, cast_id) DO UPDATE SET {_keep_known("movie_casts", ["character_name"])}
+RETURNING movie_id"""
+
+REMOVE_CAST_LINKS = _remove_unlisted("movie_casts", "has_cast", f"""SELECT 1 FROM ({_STAGED_PEOPLE}) p
+    WHERE p.external_id = s.external_id AND p.cast_id = l.cast_id""")
 
 MARK_UPDATED = "UPDATE movies SET updated_at = now() WHERE id = ANY(%(ids)s)"
 
@@ -237,12 +212,12 @@ class BatchSaver:
         stored = self._merge_movies()
         if any(r.genres is not None for r in records):
             self.result.rows_written += self._execute(ENSURE_GENRES).rowcount
-            self._count_per_movie(MERGE_GENRE_LINKS)
+            self._count_per_movie(ADD_GENRE_LINKS, REMOVE_GENRE_LINKS)
         if any(r.torrents is not None for r in records):
-            self._count_per_movie(MERGE_TORRENTS)
+            self._count_per_movie(UPSERT_TORRENTS, REMOVE_TORRENTS)
         if any(r.cast is not None for r in records):
             self.result.rows_written += self._execute(ENSURE_PEOPLE).scalar_one()
-            self._count_per_movie(MERGE_CAST_LINKS)
+            self._count_per_movie(UPSERT_CAST_LINKS, REMOVE_CAST_LINKS)
         changed = sorted(self.touched & stored)
         if changed:
             self._execute(MARK_UPDATED, ids=changed)
@@ -270,10 +245,12 @@ class BatchSaver:
             self.result.rows_written += written
         return stored
 
-    def _count_per_movie(self, sql: str) -> None:
-        for movie_id, rows in self._execute(sql):
-            self.touched.add(movie_id)
-            self.result.rows_written += rows
+    def _count_per_movie(self, *writes: str) -> None:
+        """Run ``writes`` (each returning the movies.id of every row it wrote) and count their rows."""
+        for sql in writes:
+            written = self._execute(sql).scalars().all()
+            self.touched.update(written)
+            self.result.rows_written += len(written)
 
     def _execute(self, sql: str, **params: Any) -> Any:
         return self.connection.exec_driver_sql(sql, params or None)
