@@ -103,7 +103,7 @@ class ApiSettings:
 
     base_urls: tuple[str, ...] = DEFAULT_API_URLS
     requests_per_second: float = 1.0  # 0 turns the limit off
-    detail_workers: int = 2
+    detail_workers: int = 8  # the most details threads; the client sizes its pool to the rate (see ratelimit)
     timeout_seconds: float = 30.0
     max_attempts: int = 6
     backoff_seconds: float = 1.0
