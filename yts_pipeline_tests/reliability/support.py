@@ -104,18 +104,20 @@ class Processes:
         self.folder = folder
         self.started: list[Proc] = []
 
-    def start(self, name: str, args: Sequence[str], env: dict[str, str]) -> Proc:
+    def start(self, name: str, args: Sequence[str], env: dict[str, str], *, program: str = CLI,
+              new_session: bool = False) -> Proc:
+        """``program args`` (the CLI unless told); ``new_session`` gives it a process group of its own (Ctrl-C)."""
         index = len(self.started)
         out, err = self.folder / f"{index:02d}-{name}.out", self.folder / f"{index:02d}-{name}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
-            popen = subprocess.Popen([CLI, *args], env=env, stdout=stdout, stderr=stderr,
-                                     stdin=subprocess.DEVNULL, cwd=self.folder)
+            popen = subprocess.Popen([program, *args], env=env, stdout=stdout, stderr=stderr,
+                                     stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=new_session)
         proc = Proc(name, popen, out, err)
         self.started.append(proc)
         return proc
 
-    def run(self, name: str, args: Sequence[str], env: dict[str, str], timeout: float = 600) -> Proc:
-        proc = self.start(name, args, env)
+    def run(self, name: str, args: Sequence[str], env: dict[str, str], timeout: float = 600, **options: Any) -> Proc:
+        proc = self.start(name, args, env, **options)
         proc.wait(timeout)
         return proc
 
