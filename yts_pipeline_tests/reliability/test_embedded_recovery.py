@@ -131,16 +131,20 @@ def frozen_lock_holder(folder: Path, standalone: bool,
         return []
 
 
-def in_standalone_backend(harness: Proc, data_dir: Path) -> list[psutil.Process]:
+def standalone_backend_in(folder_of: Callable[[Path], Path], pause_at: str | None = None) -> Callable:
     """initdb's backend (``postgres --check``, ``--boot`` or ``--single``) holding its lock file (negative pid)."""
-    staging = staging_of(data_dir)
-    frozen = wait_for(lambda: frozen_lock_holder(staging, True) or not harness.running(), 180,
-                      "initdb's standalone backend", 0.0005)
-    assert frozen is not True, harness.describe()
-    if lock_file(staging)[:1] != [f"-{frozen[0].pid}"]:
-        kill_all(frozen)
-        raise Missed("the backend ended before it was frozen")
-    return frozen + freeze(descendants(harness))
+    def reach(harness: Proc, data_dir: Path) -> list[psutil.Process]:
+        folder = folder_of(data_dir)
+        frozen = wait_for(lambda: frozen_lock_holder(folder, True) or not harness.running(), 180,
+                          "initdb's standalone backend", 0.0005)
+        assert frozen is not True, harness.describe()
+        if lock_file(folder)[:1] != [f"-{frozen[0].pid}"]:
+            kill_all(frozen + descendants(harness))
+            raise Missed("the backend ended before it was frozen")
+        return frozen + freeze(descendants(harness))
+
+    reach.pause_at = pause_at
+    return reach
 
 
 def listening(lines: list[str]) -> bool:
@@ -169,13 +173,13 @@ def postmaster_before(socket: bool) -> Callable:
 STEPS: dict[str, Callable] = {
     "before initdb": paused_in_python("before-initdb"),
     "initdb running": in_initdb,
-    "initdb's standalone backend": in_standalone_backend,
+    "initdb's standalone backend": standalone_backend_in(staging_of),
+    "initdb's standalone backend, in pgdata (older versions)": standalone_backend_in(pgdata_of, "in-place-initdb"),
     "postmaster starting, no socket yet": postmaster_before(socket=False),
     "postmaster listening, not ready (socket wait)": postmaster_before(socket=True),
     "server ready, before CREATE DATABASE yts": paused_in_python("before-create-database"),
     "inside the schema transaction": paused_in_python("in-schema-transaction"),
 }
-CREATION_STEPS = tuple(STEPS)[:3]
 
 
 def interrupt(mode: str, harness: Proc, frozen: list[psutil.Process], data_dir: Path) -> None:
@@ -458,17 +462,9 @@ def test_a_data_dir_left_by_an_older_version_killed_in_initdb_is_set_aside(scena
                  "initdb and the backend killed: PG_VERSION plus a 7-line postmaster.pid with a dead negative pid",
         checked="the next command sets the half-made pgdata aside (renamed, never deleted), creates a new one, "
                 "exits 0 and healthy")
-    with embedded_data_dir() as data_dir:
-        harness = procs.start("in-place-initdb", [*HARNESS, str(data_dir), "in-place-initdb"], harness_env(data_dir),
-                              program=sys.executable)
+    with stopped_at(procs, "initdb's standalone backend, in pgdata (older versions)") as (data_dir, harness, frozen, _):
+        interrupt(EVERYTHING, harness, frozen, data_dir)
         pgdata = pgdata_of(data_dir)
-
-        frozen = wait_for(lambda: frozen_lock_holder(pgdata, True) or not harness.running(), 180,
-                          "initdb's backend in pgdata", 0.0005)
-        assert frozen is not True, harness.describe()
-        started = descendants(harness)
-        harness.kill9()
-        kill_all(frozen + started)
         assert (pgdata / "PG_VERSION").exists() and lock_file(pgdata)[0].startswith("-")
         scenario.figure("left behind", left_behind(data_dir))
         scenario.figure("recovery", next_command_opens_it(scenario, procs, data_dir))
