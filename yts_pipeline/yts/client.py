@@ -122,6 +122,12 @@ class YtsClient:
         params = {"page": page, "limit": limit, "sort_by": sort_by, "order_by": order_by}
         return self._call("list_movies", params, f"page {page}", lambda body: parse_list_page(body, page))
 
+    def search(self, query_term: str, page: int = 1, limit: int = 50) -> ListPage:
+        """``list_movies`` matching ``query_term`` (a title, or an IMDb code of a movie or of a person in it)."""
+        params = {"query_term": query_term, "page": page, "limit": limit, "sort_by": "date_added", "order_by": "asc"}
+        return self._call("list_movies", params, f"query {query_term!r} page {page}",
+                          lambda body: parse_list_page(body, page))
+
     def movie_count(self) -> int:
         """Total movies in the catalog, from the cheapest list call (page discovery divides it)."""
         return self.list_page(1, limit=1).movie_count
