@@ -297,3 +297,15 @@ def test_cli_errors_are_one_line(catalog, database_url: str) -> None:
     assert len(ambiguous.stderr.strip().splitlines()) == 1
     empty = run_cli(database_url, "similar", "Average Joe")
     assert (empty.returncode, empty.stderr) == (1, f"yts-pipeline similar: error: {NOTHING_YET}\n")
+
+
+def test_cli_recommend_names_the_unknown_movie_and_never_returns_a_liked_one(catalog) -> None:
+    db, _ = catalog
+    unknown = run_cli(db.url, "recommend", "--liked", "26186", "--disliked", "5")
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "yts-pipeline recommend: error: no movie with YTS id 5\n"
+    done = run_cli(db.url, "recommend", "--liked", "26186", "--liked", "26185", "-k", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert len(found) == 3 and not {26185, 26186} & {r["external_id"] for r in found}
+    assert all(r["reasons"] for r in found)
