@@ -9,9 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from yts_pipeline.settings import pages_per_run
+
 PAGES = dg.DynamicPartitionsDefinition(name="pages")
-# A run takes at most this many pages, so a 1,500-page backfill is ~60 runs, not thousands.
-PAGES_PER_RUN = 25
+# A run takes at most this many pages, so a 1,500-page backfill is ~60 runs, not thousands. Read once, as
+# the definitions load: a backfill policy is part of them (each code server reads it when it starts).
+PAGES_PER_RUN = pages_per_run()
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=PAGES_PER_RUN)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
