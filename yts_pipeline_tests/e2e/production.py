@@ -27,7 +27,7 @@ PAGES = 12
 MOVIES = PAGES * 50
 SEED = 14
 LATENCY_MS = 30
-PAGES_PER_BACKFILL = 3  # see launch_backfills
+PAGES_PER_RUN = 3  # see Production.launch_backfill
 API_STEPS = ("raw_list_pages", "movie_details")  # the assets in the yts_api pool
 # Never shown anywhere: the test server trusts local connections, so any password in the URL works.
 PG_PASSWORD = "pg-Secret-4e2e-not-shown"
@@ -55,15 +55,13 @@ class Production:
         wait_for_webserver(webserver, port)
         return instance, port
 
-    def launch_backfills(self, port: int) -> list[str]:
-        """The 12 pages as 4 backfills of 3 consecutive pages, launched back to back through GraphQL.
+    def launch_backfill(self, port: int) -> str:
+        """One backfill of the 12 pages through GraphQL, as the UI's *Materialize* dialog launches it.
 
-        The backfill policy puts up to 25 pages in one run, so one backfill of 12 pages is one run:
-        nothing would run concurrently. Four backfills (as a user who selects four ranges) make four
-        runs for the queue, with ``max_concurrent_runs: 3`` and the pool limit as shipped.
+        With ``YTS_PAGES_PER_RUN=3`` the page assets' backfill policy makes it 4 runs of 3 consecutive pages:
+        more runs than ``max_concurrent_runs: 3``, so some queue, and enough to run concurrently.
         """
-        return [launch_backfill(port, self.keys[start:start + PAGES_PER_BACKFILL])
-                for start in range(0, PAGES, PAGES_PER_BACKFILL)]
+        return launch_backfill(port, self.keys)
 
 
 @pytest.fixture
@@ -74,7 +72,8 @@ def production(tmp_path: Path, postgres, database_url: str, monkeypatch: pytest.
     storage_db = postgres.create_database()
     dagster_url = make_url(postgres.url(storage_db)).set(password=PG_PASSWORD).render_as_string(hide_password=False)
     with ReplayServer(Catalog.synthetic(MOVIES, seed=SEED), latency_ms=LATENCY_MS, retry_after_seconds=0) as replay:
-        env = cli_env(replay.base_url, database_url=database_url, dagster_home=home, DAGSTER_PG_URL=dagster_url)
+        env = cli_env(replay.base_url, database_url=database_url, dagster_home=home, DAGSTER_PG_URL=dagster_url,
+                      YTS_PAGES_PER_RUN=str(PAGES_PER_RUN))
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         monkeypatch.setenv("DAGSTER_PG_URL", dagster_url)
         services = Services(env, tmp_path)

@@ -18,7 +18,9 @@ import pytest
 from yts_pipeline_tests.e2e.production import (
     API_STEPS,
     PAGES,
+    PAGES_PER_RUN,
     PG_PASSWORD,
+    RETRY_OF,
     Production,
     executions_per_page,
     materialized,
@@ -28,6 +30,7 @@ from yts_pipeline_tests.e2e.production import (
     queued_seconds,
     reference_sync,  # noqa: F401  (fixture)
     requests_outside_their_step,
+    run_pages,
     run_spans,
     sqlite_files,
     step_spans,
@@ -52,8 +55,8 @@ INSTANCE_QUERY = "query { instance { info runQueuingSupported } }"
 def test_backfills_on_the_production_instance(production: Production, reference_sync) -> None:
     instance, port = production.start()
     expected = reference_sync.dump()  # before the backfills, not beside them: two cores
-    backfill_ids = production.launch_backfills(port)
-    daemon = production.services.daemon()  # after the launch: its first backfill pass sees all four
+    backfill_ids = [production.launch_backfill(port)]
+    daemon = production.services.daemon()  # after the launch: its first backfill pass finds it
     backfills = wait_for_backfills(port, backfill_ids, [daemon], BACKFILL_TIMEOUT)
     if any(b.get("status") not in SUCCEEDED for b in backfills):
         pytest.fail(f"backfills not all completed (waited <= {BACKFILL_TIMEOUT} s): {backfills}\n"
@@ -72,6 +75,9 @@ def test_backfills_on_the_production_instance(production: Production, reference_
     # Queued, concurrent, and never two API-calling steps at once. A run that failed (here: a launch the
     # busy code server answered too late) must have been retried to success.
     assert unrecovered_runs(instance) == []
+    first_tries = [run for run in instance.get_runs() if RETRY_OF not in run.tags]
+    assert sorted(run_pages(run)[0] for run in first_tries) == production.keys[::PAGES_PER_RUN], \
+        "one backfill of 12 pages made 4 runs of 3 consecutive pages (YTS_PAGES_PER_RUN=3)"
     runs = run_spans(instance)
     waited = queued_seconds(instance)
     assert None not in waited.values(), f"every run goes through the queue: {waited}"

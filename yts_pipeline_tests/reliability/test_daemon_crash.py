@@ -64,7 +64,7 @@ def test_daemon_killed_mid_backfill(scenario, production: Production, reference_
     scenario.describe(
         "Crashes", f"kill -9 of dagster-daemon mid-backfill ({'process group' if kill == 'service' else 'alone'}), "
                    "production instance (Postgres storage)",
-        injected=f"{KILLS[kill]}, while a movie_details step of a 12-page backfill (4 backfills of 3 pages, "
+        injected=f"{KILLS[kill]}, while a movie_details step of a 12-page backfill (4 runs of 3 pages, "
                  "deploy/dagster.yaml) calls the API and holds the yts_api pool slot; then the daemon started again",
         checked="every backfill completes; every page materialized; canonical dump equal to a clean sync, no "
                 "duplicate or orphan; runs whose process died marked failed and retried by run_retries, the "
@@ -72,7 +72,7 @@ def test_daemon_killed_mid_backfill(scenario, production: Production, reference_
                 "daemon left")
     instance, port = production.start()
     expected = reference_sync.dump()
-    backfill_ids = production.launch_backfills(port)
+    backfill_ids = [production.launch_backfill(port)]
     daemon = production.services.daemon()
     wait_for(lambda: details_step_under_way(production, instance), 900, "a movie_details step calling the API",
              interval=0.1)
