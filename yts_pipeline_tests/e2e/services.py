@@ -77,7 +77,7 @@ class Service:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
 
-    def session_processes(self, timeout: float = 15) -> list[str]:
+    def session_processes(self, timeout: float = 60) -> list[str]:
         """What still runs in the process's session after ``timeout``: its code servers should stop too."""
         deadline = time.monotonic() + timeout
         while True:
@@ -146,7 +146,7 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
-def wait_for_webserver(webserver: Service, port: int, timeout: float = 120) -> None:
+def wait_for_webserver(webserver: Service, port: int, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert webserver.process.poll() is None, "dagster-webserver exited early\n" + webserver.tail()
