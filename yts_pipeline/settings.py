@@ -61,6 +61,15 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
     return _env_number(name, int(default), int(minimum))
 
 
+DEFAULT_PAGES_PER_RUN = 25
+
+
+def pages_per_run() -> int:
+    """``YTS_PAGES_PER_RUN``: the most pages one run takes, in a backfill (the page assets' backfill policy)
+    and in ``sync`` (its ``--pages-per-run`` default)."""
+    return _env_int("YTS_PAGES_PER_RUN", DEFAULT_PAGES_PER_RUN, minimum=1)
+
+
 def parse_database_url(raw: str) -> str:
     """A SQLAlchemy URL of a Postgres server (``postgres://`` accepted); the error never shows the password."""
     from sqlalchemy.engine import make_url

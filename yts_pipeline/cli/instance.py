@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +41,8 @@ def local_dagster_home() -> Path:
 
 def prepare_local_instance() -> Path:
     """Create the local instance's folder with the project's dagster.yaml (kept if there is one already)."""
+    from yts_pipeline.defs.partitions import LOCK_FILE
+
     home = local_dagster_home()
     setting = "DAGSTER_HOME" if os.environ.get("DAGSTER_HOME") else "YTS_DATA_DIR"
     try:
@@ -51,7 +50,7 @@ def prepare_local_instance() -> Path:
         config = home / "dagster.yaml"
         if not config.exists():
             config.write_text(LOCAL_DAGSTER_YAML)
-        (home / ".yts-startup.lock").touch()  # proves the folder is writable, before Dagster's SQLite finds out
+        (home / LOCK_FILE).touch()  # proves the folder is writable, before Dagster's SQLite finds out
     except OSError as exc:
         raise InstanceError(f"cannot set up the Dagster instance in {home}: {exc.strerror}. "
                             f"Set {setting} to a folder you can write.") from None
@@ -94,22 +93,6 @@ def point_dg_at_default_instance(home: Path, checkout: Path | None = None) -> Pa
     except OSError:
         return None  # a read-only checkout: dg then needs DAGSTER_HOME exported
     return env_file
-
-
-@contextmanager
-def startup_lock(home: Path) -> Iterator[None]:
-    """Serialise the start of syncs sharing a ``DAGSTER_HOME``.
-
-    Creating the SQLite storages of a new instance and registering page partitions are check-then-act
-    steps in Dagster: two syncs started together may both try, and one dies ("table alembic_version
-    already exists", a UNIQUE constraint on dynamic_partitions). Held for a moment only.
-    """
-    with open(home / ".yts-startup.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def process_tags() -> dict[str, str]:

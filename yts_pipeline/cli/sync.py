@@ -16,19 +16,13 @@ from typing import TextIO
 import dagster as dg
 
 from yts_pipeline import mirror
-from yts_pipeline.cli.instance import (
-    open_instance,
-    prepare_local_instance,
-    process_tags,
-    release_abandoned_runs,
-    startup_lock,
-)
+from yts_pipeline.cli.instance import open_instance, prepare_local_instance, process_tags, release_abandoned_runs
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import CHECKS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
 from yts_pipeline.defs.embeddings import movie_embeddings
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, latest_page_reports, report_from_metadata
 from yts_pipeline.defs.pages import catalog_sweep
-from yts_pipeline.defs.partitions import PAGES, PAGES_PER_RUN, key_page, missing_page_keys, page_key, range_tags
+from yts_pipeline.defs.partitions import PAGES_PER_RUN, instance_lock, key_page, page_key, range_tags, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 from yts_pipeline.mirror import PageReport, SweepReport
 
@@ -134,7 +128,7 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
     page was synced). ``home``: the Dagster instance (default: the local one, created if new)."""
     home = home or prepare_local_instance()
     DatabaseResource().manager()  # a database that cannot be used fails here, in one line, not in every run
-    with startup_lock(home):
+    with instance_lock(home):
         instance = open_instance(home)  # creating a new instance's storages is check-then-act
         released = release_abandoned_runs(instance)
     if released:
@@ -143,10 +137,7 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
         definitions = load_definitions()
         yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
         discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
-        with startup_lock(home):
-            new_keys = missing_page_keys(instance, discovered)
-            if new_keys:
-                instance.add_dynamic_partitions(PAGES.name, new_keys)
+        new_keys = register_pages(instance, [page_key(p) for p in discovered])
         selected = select_pages(discovered, pages, max_pages)
         out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
                   f"(DAGSTER_HOME={home})\n")

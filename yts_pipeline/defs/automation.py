@@ -6,7 +6,7 @@ from yts_pipeline import mirror
 from yts_pipeline.db.pages import pages_with_details_failures
 from yts_pipeline.defs.embeddings import movie_embeddings
 from yts_pipeline.defs.pages import catalog_sweep, movie_details, movies, raw_list_pages
-from yts_pipeline.defs.partitions import PAGES, contiguous_ranges, key_page, missing_page_keys, page_key, range_tags
+from yts_pipeline.defs.partitions import contiguous_ranges, key_page, page_key, range_tags, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
 SYNC_JOB, WITHOUT_EMBEDDINGS_JOB = "sync_pages", "sync_pages_without_embeddings"
@@ -51,9 +51,13 @@ def run_requests(keys: list[str], reason: str) -> list[dg.RunRequest]:
 
 
 def discover(instance: dg.DagsterInstance, yts_api: YtsApiResource) -> tuple[list[str], list[str]]:
-    """All page keys the catalog fills today, and those the instance did not know yet."""
-    pages = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
-    return [page_key(p) for p in pages], missing_page_keys(instance, pages)
+    """All page keys the catalog fills today, and those registered now (the instance did not know them).
+
+    Registered here, under the lock ``sync`` takes too, rather than by the daemon from a sensor's
+    ``dynamic_partitions_requests``, which it would add without that lock.
+    """
+    keys = [page_key(p) for p in mirror.discover_pages(yts_api.client(), yts_api.page_limit)]
+    return keys, register_pages(instance, keys)
 
 
 @dg.sensor(job=sync_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
@@ -62,9 +66,8 @@ def page_discovery_sensor(context: dg.SensorEvaluationContext, yts_api: YtsApiRe
     _, new = discover(context.instance, yts_api)
     if not new:
         return dg.SensorResult(skip_reason="no new pages")
-    context.log.info(f"{len(new)} new page(s): {new[0]}..{new[-1]}")
-    return dg.SensorResult(dynamic_partitions_requests=[PAGES.build_add_request(new)],
-                           run_requests=run_requests(new, "new pages"))
+    context.log.info(f"{len(new)} new page(s) registered: {new[0]}..{new[-1]}")
+    return dg.SensorResult(run_requests=run_requests(new, "new pages"))
 
 
 def incremental_targets(instance: dg.DagsterInstance, database: DatabaseResource, all_keys: list[str],
@@ -84,8 +87,6 @@ def daily_incremental_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsAp
                            database: DatabaseResource):
     """Every night: discover new pages, then refresh the last page, the new ones and the failed ones."""
     all_keys, new = discover(context.instance, yts_api)
-    if new:
-        context.instance.add_dynamic_partitions(PAGES.name, new)
     targets = incremental_targets(context.instance, database, all_keys, new)
     return run_requests(targets, "daily incremental sync") or dg.SkipReason("nothing to sync")
 
@@ -93,9 +94,7 @@ def daily_incremental_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsAp
 @dg.schedule(job=sync_job, cron_schedule="0 4 * * 0", default_status=dg.DefaultScheduleStatus.STOPPED)
 def weekly_full_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResource):
     """Every Sunday: every page again, so changes anywhere in the catalog are seen."""
-    all_keys, new = discover(context.instance, yts_api)
-    if new:
-        context.instance.add_dynamic_partitions(PAGES.name, new)
+    all_keys, _ = discover(context.instance, yts_api)
     return run_requests(all_keys, "weekly full sync")
 
 

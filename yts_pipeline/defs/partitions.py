@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
 import dagster as dg
 
+from yts_pipeline.settings import pages_per_run
+
 PAGES = dg.DynamicPartitionsDefinition(name="pages")
-# A run takes at most this many pages, so a 1,500-page backfill is ~60 runs, not thousands.
-PAGES_PER_RUN = 25
+# A run takes at most this many pages, so a 1,500-page backfill is ~60 runs, not thousands. Read once, as
+# the definitions load: a backfill policy is part of them (each code server reads it when it starts).
+PAGES_PER_RUN = pages_per_run()
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=PAGES_PER_RUN)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+LOCK_FILE = ".yts-startup.lock"
 
 
 def page_key(page: int) -> str:
@@ -20,10 +29,44 @@ def key_page(key: str) -> int:
     return int(key)
 
 
-def missing_page_keys(instance: dg.DagsterInstance, pages: list[int]) -> list[str]:
-    """Keys of ``pages`` the instance does not know yet."""
-    known = set(instance.get_dynamic_partitions(PAGES.name))
-    return [page_key(p) for p in pages if page_key(p) not in known]
+@contextmanager
+def instance_lock(home: str | Path | None) -> Iterator[None]:
+    """Serialise check-then-act steps on the Dagster instance stored in ``home`` across this host's processes.
+
+    Dagster's SQLite storages are created, and page partitions added, check-then-act: two processes doing
+    it at once (syncs, the daemon's sensor and schedule ticks) make one die ("table alembic_version
+    already exists", the UNIQUE index of dynamic_partitions). SQLite storage lives on one host, so a file
+    lock in ``home`` covers every process that can use it. A home that cannot hold the lock file (none,
+    or read-only as a mounted ConfigMap in Kubernetes) can only serve shared storage such as Postgres,
+    which needs no lock: dagster-postgres adds partitions with ON CONFLICT DO NOTHING.
+    """
+    try:
+        handle = open(Path(home) / LOCK_FILE, "a") if home else None
+    except OSError:
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def register_pages(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[str]:
+    """Add the page partitions among ``keys`` the instance does not know yet; returns those, in page order.
+
+    Every registrant (``sync``, the page-discovery sensor, the schedules) goes through here, so two of
+    them never add the same partition at once.
+    """
+    with instance_lock(instance.root_directory):
+        known = set(instance.get_dynamic_partitions(PAGES.name))
+        new = sorted({key for key in keys if key not in known}, key=key_page)
+        if new:
+            instance.add_dynamic_partitions(PAGES.name, new)
+    return new
 
 
 def contiguous_ranges(keys: list[str], max_size: int = PAGES_PER_RUN) -> list[tuple[str, str]]:

@@ -30,7 +30,7 @@ _LOCAL_HOST = re.compile(r"https?://127\.0\.0\.1:\d+")
 # Variables a scenario sets itself; the developer's own values never leak in.
 _OWN_VARIABLES = ("DATABASE_URL", "DAGSTER_HOME", "YTS_DATA_DIR", "YTS_API_URL", "YTS_REQUESTS_PER_SECOND",
                   "YTS_HTTP_TIMEOUT", "YTS_HTTP_ATTEMPTS", "YTS_BACKOFF_SECONDS", "YTS_MAX_BACKOFF_SECONDS",
-                  "EMBEDDING_MODEL", "YTS_DETAIL_WORKERS")
+                  "EMBEDDING_MODEL", "YTS_DETAIL_WORKERS", "YTS_PAGES_PER_RUN")
 
 
 def cli_env(api_url: str, *, database_url: str | None = None, data_dir: Path | None = None,
