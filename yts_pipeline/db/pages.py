@@ -214,3 +214,8 @@ def record_embedded(session: Session, fingerprints: dict[int, str], model: str) 
     for page, rows_hash in sorted(fingerprints.items()):
         session.execute(update(SyncedPage).where(SyncedPage.page == page).values(
             embedded_rows_hash=rows_hash, embedding_model=model, updated_at=func.now()))
+
+
+def saved_pages(session: Session, pages: list[int]) -> set[int]:
+    """Which of these pages had their movies saved before (have a ``synced_pages`` row)."""
+    return set(session.scalars(select(SyncedPage.page).where(SyncedPage.page.in_(pages))))
