@@ -1,12 +1,17 @@
-# yts_pipeline: `make run` starts the UI on the embedded defaults, `make test` runs the tests.
-# Both create the virtualenv on first use (torch 2.13.0 CPU first, then the project).
+# yts_pipeline: `make run` starts the UI on the embedded defaults, `make serve` the web page and API,
+# `make test` runs the tests. They create the virtualenv on first use (torch 2.13.0 CPU first, then
+# the project); `make test` also installs Debian's chromium for the browser tests when it is missing.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run sync replay check-defs test test-all reliability bench doctor clean
+.PHONY: install run serve sync replay check-defs test test-all reliability bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,6 +24,9 @@ install: $(STAMP)
 
 run: $(STAMP)  ## the Dagster UI and daemon (dg dev) on http://127.0.0.1:3000 (embedded Postgres)
 	$(VENV)/bin/yts-pipeline ui
+
+serve: $(STAMP)  ## the web page and the JSON API on http://$(HOST):$(PORT) (docs at /docs); make serve PORT=8080
+	$(VENV)/bin/yts-pipeline serve --host $(HOST) --port $(PORT)
 
 sync: $(STAMP)  ## the whole pipeline headless, against YTS_API_URL
 	$(VENV)/bin/yts-pipeline sync
@@ -34,10 +42,14 @@ DG := VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/dg
 check-defs: $(STAMP)  ## load and validate every Dagster definition, as dg does
 	$(DG) check defs
 
-test: check-defs  ## the definitions check, then every test but the long reliability scenarios
+$(CHROMIUM):  ## the browser the page tests drive through Playwright (Playwright's own download needs the internet)
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: check-defs $(CHROMIUM)  ## the definitions check, then every test but the long reliability scenarios
 	$(VENV)/bin/pytest -m "not slow"
 
-test-all: check-defs
+test-all: check-defs $(CHROMIUM)
 	$(VENV)/bin/pytest
 
 RELIABILITY_JSON := build/reliability/results.json
@@ -54,6 +66,8 @@ bench: $(STAMP)  ## the figures in the README's performance section
 	$(PY) benchmarks/bench_sync.py
 	$(PY) benchmarks/bench_embed.py
 	$(PY) benchmarks/bench_query.py
+	$(PY) benchmarks/bench_serve.py
+	$(PY) benchmarks/bench_recommend.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -114,6 +114,17 @@ CREATE TABLE IF NOT EXISTS movie_embeddings (
 );
 CREATE INDEX IF NOT EXISTS ix_movie_embeddings_embedding_hnsw ON movie_embeddings USING hnsw (embedding vector_cosine_ops);
 
+CREATE TABLE IF NOT EXISTS movie_plot_embeddings (
+    movie_id BIGINT NOT NULL,
+    embedding VECTOR(384) NOT NULL,
+    model TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    PRIMARY KEY (movie_id),
+    FOREIGN KEY(movie_id) REFERENCES movies (id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS ix_movie_plot_embeddings_embedding_hnsw ON movie_plot_embeddings USING hnsw (embedding vector_cosine_ops);
+
 CREATE TABLE IF NOT EXISTS movie_genres (
     movie_id BIGINT NOT NULL,
     genre_id INTEGER NOT NULL,

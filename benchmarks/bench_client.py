@@ -1,15 +1,20 @@
-"""Sustained movie_details throughput: one request at a time versus the worker pool, same run, same server.
+"""movie_details throughput: the pool sized from the rate limit and the latency versus today's fixed 2 workers.
 
-The replay API answers after 100 ms and the client is held to 10 requests/s, as a polite crawl of the
-live API would be. One request at a time cannot beat 1 / latency; the pool should reach the limit.
-The same three runs without the limit show what the pool could do, i.e. how much headroom it has.
+Each scenario runs twice against the same replay API (answering after a fixed latency), once with the
+pool capped at 2 workers (what ``YTS_DETAIL_WORKERS=2`` always gave before the pool was sized) and once
+with the default cap, so the client sizes its pool to ``ceil(rate x median latency) + 1``. Rates are
+measured at the server, from the arrival times in its request log: ``(n - 1) / (last - first)``. The
+busiest one-second window is counted twice: as the rate limiter let requests go (it must never hold more
+than the limit allows) and as they arrived (the same, unless the machine delays some by more than the
+limiter's 30 ms margin).
 
-    python benchmarks/bench_client.py [--requests 150] [--latency-ms 100] [--rate 10]
+    python benchmarks/bench_client.py [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -19,73 +24,84 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from yts_pipeline.settings import ApiSettings  # noqa: E402
 from yts_pipeline.yts.client import YtsClient  # noqa: E402
+from yts_pipeline.yts.ratelimit import shared_limiter  # noqa: E402
 from yts_pipeline.yts.replay import Catalog, ReplayServer  # noqa: E402
+from yts_pipeline.yts.replay.server import busiest_window  # noqa: E402
+
+FIXED_POOL = 2
+
+
+@dataclass(frozen=True)
+class Scenario:
+    rate: float  # requests per second; 0 = no limit
+    latency_ms: float
+    requests: int
 
 
 @dataclass
 class Run:
-    name: str
-    limit: float
-    requests: int
+    scenario: Scenario
+    label: str
+    workers: int
     seconds: float
-    busiest_second: int
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
+    server_rate: float
+    busiest_sent: int
+    busiest_arrived: int
 
 
-def busiest_second(times: list[float]) -> int:
-    """The most requests any sliding one-second window held, as the server saw them."""
-    times = sorted(times)
-    most, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] > 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
+SCENARIOS = (Scenario(1, 2000, 12), Scenario(1, 3000, 12), Scenario(10, 500, 80), Scenario(0, 100, 160))
 
 
-def measure(server: ReplayServer, settings: ApiSettings, ids: list[int], pooled: bool) -> Run:
-    client = YtsClient(settings)
-    client.movie_details(ids[0])  # connect and take the limiter's first slot before the clock starts
-    server.reset_counters()
-    started = time.monotonic()
-    if pooled:
-        results = client.movie_details_many(ids)
-    else:
-        results = [(movie_id, client.movie_details(movie_id)) for movie_id in ids]
-    seconds = time.monotonic() - started
+def measure(scenario: Scenario, settings: ApiSettings, label: str) -> Run:
+    catalog = Catalog.synthetic(scenario.requests + 1, seed=1)
+    ids = catalog.ids()
+    limiter = shared_limiter(settings.requests_per_second)
+    departures: list[float] = []
+    let_go = limiter.acquire
+    limiter.acquire = lambda: departures.append(let_go()) or departures[-1]  # type: ignore[method-assign]
+    try:
+        with ReplayServer(catalog, latency_ms=scenario.latency_ms) as server:
+            client = YtsClient(replace(settings, base_urls=(server.base_url,)))
+            client.movie_details(ids[0])  # connect and take the limiter's first slot before the clock starts
+            server.reset_counters()
+            departures.clear()
+            started = time.monotonic()
+            results = client.movie_details_many(ids[1:])
+            seconds = time.monotonic() - started
+            arrivals = sorted(entry[0] for entry in server.request_log)
+            busiest_arrived = server.busiest_window(1.0)
+    finally:
+        del limiter.acquire
     if any(getattr(result, "movie", None) is None for _, result in results):
         raise SystemExit("a details call failed: the figures would not be comparable")
-    name = f"worker pool, {settings.detail_workers} workers" if pooled else "one request at a time"
-    return Run(name, settings.requests_per_second, len(ids), seconds,
-               busiest_second([entry[0] for entry in server.request_log]))
+    server_rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    return Run(scenario, label, client.detail_workers, seconds, server_rate, busiest_window(departures, 1.0),
+               busiest_arrived)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=150)
-    parser.add_argument("--latency-ms", type=float, default=100)
-    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="a quarter of the requests per scenario")
     args = parser.parse_args()
+    scenarios = [replace(s, requests=max(8, s.requests // 4)) if args.quick else s for s in SCENARIOS]
 
-    catalog = Catalog.synthetic(args.requests + 1, seed=1)
-    ids = catalog.ids()[1:args.requests + 1]
-    with ReplayServer(catalog, latency_ms=args.latency_ms) as server:
-        runs = []
-        for rate in (args.rate, 0.0):
-            base = ApiSettings(base_urls=(server.base_url,), requests_per_second=rate)
-            runs.append(measure(server, base, ids, pooled=False))
-            runs += [measure(server, replace(base, detail_workers=n), ids, pooled=True) for n in (2, 4)]
+    runs = []
+    for scenario in scenarios:
+        sized = ApiSettings(requests_per_second=scenario.rate)
+        runs.append(measure(scenario, replace(sized, detail_workers=FIXED_POOL), f"fixed {FIXED_POOL} workers"))
+        runs.append(measure(scenario, sized, f"sized (cap {sized.detail_workers})"))
 
-    print(f"movie_details against the replay API: {args.latency_ms:g} ms latency, "
-          f"{args.requests} requests per run; one worker cannot beat {1000 / args.latency_ms:.1f} req/s")
-    print(f"{'mode':<28} {'limit':>6} {'requests':>8} {'seconds':>8} {'req/s':>7} {'busiest 1 s':>11}")
+    print("movie_details against the replay API; rates as the server saw them")
+    print(f"{'limit':>6} {'latency':>8} {'requests':>8}  {'pool':<16} {'workers':>7} {'seconds':>8} {'req/s':>7}"
+          f" {'of limit':>8}  {'busiest 1 s: sent, arrived':<26}")
     for run in runs:
-        limit = f"{run.limit:g}/s" if run.limit else "off"
-        print(f"{run.name:<28} {limit:>6} {run.requests:>8} {run.seconds:>8.2f} {run.rate:>7.2f} "
-              f"{run.busiest_second:>11}")
+        s = run.scenario
+        limit = f"{s.rate:g}/s" if s.rate else "off"
+        share = f"{run.server_rate / s.rate:8.0%}" if s.rate else f"{'-':>8}"
+        allowed = math.ceil(s.rate) if s.rate else None
+        verdict = "" if allowed is None else "  within the limit" if run.busiest_sent <= allowed else "  OVER THE LIMIT"
+        print(f"{limit:>6} {s.latency_ms:>6g}ms {s.requests:>8}  {run.label:<16} {run.workers:>7} {run.seconds:>8.2f}"
+              f" {run.server_rate:>7.2f} {share}  {run.busiest_sent:>5}, {run.busiest_arrived:<5}{verdict}")
 
 
 if __name__ == "__main__":

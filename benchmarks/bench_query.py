@@ -4,7 +4,8 @@
 
 Vectors are synthetic (no model run): by default clustered like sentence embeddings (topics with
 spread), or uniformly random with ``--uniform``, the hardest case for HNSW. Movies are bulk-loaded
-with COPY, then the HNSW index of ``db/models.py`` is built once. The exact baseline is the same
+with COPY (the same vectors into the search and the plot table), then the HNSW indexes of
+``db/models.py`` are built once (the build time printed is both). The exact baseline is the same
 library call with index scans disabled for the database (``enable_indexscan = off``); its answers
 are the ground truth for recall. Query-text encoding is left out (a stub model returns the
 query vectors) and measured once on its own with the real model.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import io
 import statistics
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -24,49 +24,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _bulk import copy_vectors, synthetic_vectors  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
-from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, MovieEmbedding  # noqa: E402
-from yts_pipeline.search import queries  # noqa: E402
+from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, MovieEmbedding, MoviePlotEmbedding  # noqa: E402
+from yts_pipeline.search import sql  # noqa: E402
 from yts_pipeline.search.model import EmbeddingModel, get_model  # noqa: E402
 from yts_pipeline.search.queries import Filters, search, similar  # noqa: E402
 
 GENRES = [f"Genre{i:02d}" for i in range(20)]  # one per movie: a genre filter keeps 5%
-TOPICS = 500
 QUERIES = 200
 WARMUP = 20
 K = 10
 MODEL_NAME = "bench-synthetic"
-
-
-def synthetic_vectors(n: int, uniform: bool, rng: np.random.Generator) -> np.ndarray:
-    """Unit vectors: uniform on the sphere, or around ``TOPICS`` topic centres (cosine ~0.5 within a topic)."""
-    if uniform:
-        vectors = rng.standard_normal((n, EMBEDDING_DIMENSIONS), dtype=np.float32)
-    else:
-        centres = rng.standard_normal((TOPICS, EMBEDDING_DIMENSIONS), dtype=np.float32)
-        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        noise = rng.standard_normal((n, EMBEDDING_DIMENSIONS), dtype=np.float32) / np.sqrt(EMBEDDING_DIMENSIONS)
-        vectors = centres[rng.integers(0, TOPICS, n)] + noise
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def copy_binary_embeddings(cursor, movie_ids: np.ndarray, vectors: np.ndarray) -> None:
-    """COPY ... (FORMAT binary): pgvector's binary input is int16 dim, int16 unused, float4s."""
-    model = MODEL_NAME.encode()
-    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"), ("dim", ">i2"),
-                    ("unused", ">i2"), ("vec", ">f4", (EMBEDDING_DIMENSIONS,)), ("model_len", ">i4"),
-                    ("model", f"S{len(model)}"), ("hash_len", ">i4"), ("hash", "S1")])
-    rows = np.zeros(len(movie_ids), dtype=row)
-    rows["fields"], rows["id_len"], rows["id"] = 4, 8, movie_ids
-    rows["vec_len"], rows["dim"], rows["vec"] = 4 + 4 * EMBEDDING_DIMENSIONS, EMBEDDING_DIMENSIONS, vectors
-    rows["model_len"], rows["model"], rows["hash_len"], rows["hash"] = len(model), model, 1, b"-"
-    data = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + rows.tobytes() + struct.pack(">h", -1)
-    cursor.copy_expert("COPY movie_embeddings (movie_id, embedding, model, content_hash) FROM STDIN "
-                       "WITH (FORMAT binary)", io.BytesIO(data))
+VECTOR_TABLES = (MovieEmbedding, MoviePlotEmbedding)
 
 
 def load_catalog(db: DatabaseManager, vectors: np.ndarray) -> float:
@@ -75,22 +49,26 @@ def load_catalog(db: DatabaseManager, vectors: np.ndarray) -> float:
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("DROP INDEX ix_movie_embeddings_embedding_hnsw")
+        for table in VECTOR_TABLES:
+            cursor.execute(f"DROP INDEX ix_{table.__tablename__}_embedding_hnsw")
         movies = "".join(f"{i}\tMovie {i}\t{1950 + i % 75}\t{(i % 90) / 10 + 1:.1f}\n" for i in range(1, n + 1))
         cursor.copy_expert("COPY movies (external_id, title, year, rating) FROM STDIN", io.StringIO(movies))
         cursor.execute("INSERT INTO genres (name) SELECT unnest(%s) ORDER BY 1", (GENRES,))
         cursor.execute("INSERT INTO movie_genres (movie_id, genre_id) SELECT m.id, g.id FROM movies m "
                        "JOIN genres g ON g.name = 'Genre' || lpad((m.external_id % 20)::text, 2, '0')")
         cursor.execute("SELECT id FROM movies ORDER BY external_id")
-        copy_binary_embeddings(cursor, np.array([row[0] for row in cursor.fetchall()]), vectors)
+        movie_ids = np.array([row[0] for row in cursor.fetchall()])
+        for table in VECTOR_TABLES:  # the same vectors: search reads one table, similar the other
+            copy_vectors(cursor, table.__tablename__, movie_ids, vectors, MODEL_NAME)
         raw.commit()
     finally:
         raw.close()
     started = time.perf_counter()
     with db.engine.begin() as conn:
         conn.execute(text("SET maintenance_work_mem = '1GB'"))
-        for index in MovieEmbedding.__table__.indexes:
-            index.create(conn)
+        for table in VECTOR_TABLES:
+            for index in table.__table__.indexes:
+                index.create(conn)
     built = time.perf_counter() - started
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
@@ -98,7 +76,7 @@ def load_catalog(db: DatabaseManager, vectors: np.ndarray) -> float:
 
 
 class QueryVectors:
-    """A stand-in for the sentence-transformers model: ``encode`` hands out prepared query vectors."""
+    """A stand-in for the model's encoder: ``encode`` hands out prepared query vectors."""
 
     def __init__(self, vectors: np.ndarray):
         self.vectors = vectors
@@ -142,8 +120,8 @@ def main() -> None:
         query_vectors /= np.linalg.norm(query_vectors, axis=1, keepdims=True)
     similar_ids = rng.integers(1, n + 1, QUERIES + WARMUP).tolist()
     stub = QueryVectors(query_vectors)
-    model = EmbeddingModel(name=MODEL_NAME, transformer=stub)  # type: ignore[arg-type]
-    library_ef_search = queries.EF_SEARCH
+    model = EmbeddingModel(name=MODEL_NAME, encoder=stub)  # type: ignore[arg-type]
+    library_ef_search = sql.EF_SEARCH
 
     print(f"bench_query: {n:,} movies, {'uniform random' if uniform else 'clustered'} {EMBEDDING_DIMENSIONS}-d "
           f"vectors, k={K}, {QUERIES} queries per row (after {WARMUP} warm-up)")
@@ -173,15 +151,15 @@ def main() -> None:
             latencies, truth = exact[name]
             print(f"  {name:<22} {'exact scan':<16} {_p(latencies, 50):>8.2f} {_p(latencies, 95):>8.2f} {'1.000':>10}")
             for ef_search in sorted({40, library_ef_search, 200}):
-                queries.EF_SEARCH = ef_search
+                sql.EF_SEARCH = ef_search
                 stub.next = 0
                 latencies, answers = timed_runs(run)
                 recall = statistics.mean(len(set(a) & set(t)) / len(t) for a, t in zip(answers, truth) if t)
                 label = f"hnsw ef={ef_search}" + (" *" if ef_search == library_ef_search else "")
                 print(f"  {'':<22} {label:<16} {_p(latencies, 50):>8.2f} {_p(latencies, 95):>8.2f} {recall:>10.3f}")
-            queries.EF_SEARCH = library_ef_search
+            sql.EF_SEARCH = library_ef_search
         db.close_all()
-    print(f"  * queries.EF_SEARCH, the library's setting. Encoding a text query with the real model "
+    print(f"  * sql.EF_SEARCH, the library's setting. Encoding a text query with the real model "
           f"adds p50 {_encode_ms():.1f} ms.")
 
 

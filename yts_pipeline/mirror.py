@@ -12,7 +12,7 @@ from typing import Any
 
 from yts_pipeline.db import pages as stored
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.db.sweep import mark_removed
+from yts_pipeline.db.sweep import Unlisted, mark_removed, revive, unlisted_movies
 from yts_pipeline.yts.client import YtsApiError, YtsClient
 from yts_pipeline.yts.parsing import parse_list_document
 from yts_pipeline.yts.records import ListPage
@@ -152,18 +152,37 @@ def settled_report(state: stored.PageState) -> PageReport:
 
 @dataclass
 class SweepReport:
+    """What a sweep did; ``still_listed`` are movies no stored page held that the API still lists."""
+
     pages: int
     listed: int
     removed: list[int]
     revived: list[int]
     skipped_reason: str | None = None
+    still_listed: list[int] = field(default_factory=list)
+    unconfirmed: list[int] = field(default_factory=list)
+    lookups: int = 0
 
 
-def sweep(db: DatabaseManager, *, limit: int, max_page_age: timedelta = timedelta(hours=24)) -> SweepReport:
-    """Tombstone movies no stored page lists any more, and revive those that came back.
+def sweep(db: DatabaseManager, client: YtsClient | None = None, *, limit: int,
+          max_page_age: timedelta = timedelta(hours=24)) -> SweepReport:
+    """Tombstone movies the API no longer lists, and revive those that came back.
 
     Acts only when every page the catalog needs (from the latest ``movie_count``) was fetched within
     ``max_page_age``, so a partial or stale sync never marks anything removed.
+
+    The stored pages are not one snapshot: they were read one by one over minutes or hours, and a
+    removal (or a late insert) before a movie shifts it to a page already read, so it can be
+    missing from every stored page while it is still listed. So a movie no stored page lists is
+    only evidence; each one is looked up with one ``list_movies`` search by its IMDb code (its
+    title when it has none): an answer about that movie alone, immune to page shifts, from the
+    same endpoint and visibility as the pages (``movie_details`` may still answer for a movie
+    taken off the list). Only a movie that search does not find is tombstoned; one the API cannot
+    settle (an error, an empty answer that counts matches) is left as it is for the next sweep.
+    The cost is one request per vanished movie (usually a few per sweep), where a second complete
+    read would cost every page again (~1,500 requests at 1 request/s) and could shift the same way;
+    re-reading the pages around a vanished movie would cost several and still depend on positions.
+    ``client`` is built from the ``YTS_*`` environment when not given.
     """
     with db.get_session() as session:
         movie_count = stored.latest_movie_count(session)
@@ -180,5 +199,51 @@ def sweep(db: DatabaseManager, *, limit: int, max_page_age: timedelta = timedelt
             return SweepReport(len(needed), 0, [], [], f"{len(stale)} pages were fetched more than "
                                f"{max_page_age} ago, e.g. {stale[:5]}; sync every page first")
         listed = {i for ids in stored.page_external_ids(session, needed).values() for i in ids}
-        removed, revived = mark_removed(session, listed)
-    return SweepReport(len(needed), len(listed), removed, revived)
+        vanished = unlisted_movies(session, listed)
+    report = SweepReport(len(needed), len(listed), [], [])
+    gone = _confirm_gone(client or YtsClient(), vanished, limit, report) if vanished else []
+    with db.get_session() as session:
+        report.removed = mark_removed(session, gone)
+        report.revived = revive(session, listed)
+    return report
+
+
+SEARCH_PAGES = 3  # a title search (no IMDb code) may match other movies; an IMDb code search matches one
+
+
+def _confirm_gone(client: YtsClient, vanished: list[Unlisted], limit: int, report: SweepReport) -> list[int]:
+    """The vanished movies a search confirms gone; the others go to ``still_listed`` or ``unconfirmed``."""
+    gone = []
+    for index, movie in enumerate(vanished):
+        try:
+            found = _listed_by_search(client, movie, limit, report)
+        except YtsApiError as exc:
+            log.warning("sweep: could not look up %d vanished movies (%s); they stay as they are until the next "
+                        "sweep", len(vanished) - index, exc)
+            report.unconfirmed.extend(m.external_id for m in vanished[index:])
+            break
+        if found is None:
+            report.unconfirmed.append(movie.external_id)
+        elif found:
+            log.info("sweep: movie %d is on no stored page but still listed (it moved pages during the read)",
+                     movie.external_id)
+            report.still_listed.append(movie.external_id)
+        else:
+            gone.append(movie.external_id)
+    return gone
+
+
+def _listed_by_search(client: YtsClient, movie: Unlisted, limit: int, report: SweepReport) -> bool | None:
+    """Whether ``list_movies`` still lists the movie; ``None`` when its answers do not settle it."""
+    term = movie.imdb_code or movie.title
+    for page in range(1, SEARCH_PAGES + 1):
+        answer = client.search(term, page=page, limit=limit)
+        report.lookups += 1
+        ids = {m.external_id for m in answer.movies} | {str(r.external_id) for r in answer.rejected}
+        if movie.external_id in ids or str(movie.external_id) in ids:
+            return True
+        if not answer.movies and not answer.rejected and answer.movie_count > (page - 1) * limit:
+            return None  # the API's empty-page glitch: it counts matches it did not send
+        if page * limit >= answer.movie_count:
+            return False
+    return None

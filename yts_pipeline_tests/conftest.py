@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,12 +58,29 @@ def samples_dir() -> Path:
     return SAMPLES_DIR
 
 
+TEST_DATA_DIR = Path("/tmp") / f"yts-test-data-{os.getpid()}"
+DEVELOPER_SETTINGS = ("DATABASE_URL", "YTS_API_URL", "YTS_REQUESTS_PER_SECOND", "EMBEDDING_MODEL", "EMBEDDING_BACKEND")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session() -> Iterator[None]:
+    """Session fixtures (the loaded model, its export) see the test settings too; the export goes at the end."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in DEVELOPER_SETTINGS:
+            patch.delenv(name, raising=False)
+        patch.setenv("YTS_DATA_DIR", str(TEST_DATA_DIR))
+        yield
+    shutil.rmtree(TEST_DATA_DIR / "models", ignore_errors=True)
+    with contextlib.suppress(OSError):
+        TEST_DATA_DIR.rmdir()  # unless a test left something else there
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's own settings or touches their data dir."""
-    for name in ("DATABASE_URL", "YTS_API_URL", "YTS_REQUESTS_PER_SECOND", "EMBEDDING_MODEL"):
+    for name in DEVELOPER_SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("YTS_DATA_DIR", str(Path("/tmp") / f"yts-test-data-{os.getpid()}"))
+    monkeypatch.setenv("YTS_DATA_DIR", str(TEST_DATA_DIR))
 
 
 @pytest.fixture

@@ -38,13 +38,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 1 if totals.failed_pages or totals.failed_checks else 0
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, likely: str) -> None:
+    """Fail in one line before a server starts on a port that is taken (``likely``: who may hold it)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}): another Dagster UI may be "
-                             "running there; stop it or pass --port") from None
+            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}): {likely} may be running there; "
+                             "stop it or pass --port") from None
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -55,7 +56,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if checkout is None:
         raise UsageError("the UI runs from the project checkout (dg reads its pyproject.toml): "
                          "clone the repository and `pip install -e .` it, then run `make run` there")
-    _check_port_free(args.host, args.port)
+    check_port_free(args.host, args.port, "another Dagster UI")
     home = prepare_local_instance()
     point_dg_at_default_instance(home)
     env = {**os.environ, "DAGSTER_HOME": str(home)}

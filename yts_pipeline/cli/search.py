@@ -1,4 +1,5 @@
-"""``search`` and ``similar``: the mirror's search and "more like this" on the command line."""
+"""``search``, ``similar``, ``recommend`` and ``serve``: the mirror's search and recommendations, on the
+command line and over HTTP."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import json
 
 from yts_pipeline.cli import add_command
-from yts_pipeline.cli.pipeline import positive_int
+from yts_pipeline.cli.pipeline import check_port_free, positive_int
 
 
 def _filters(args: argparse.Namespace):
@@ -22,7 +23,8 @@ def _clip(value: str, width: int) -> str:
 
 
 def print_results(results: list, as_json: bool) -> None:
-    """An aligned table (title, year, rating, genres, best quality, score), or a JSON list with ``--json``."""
+    """An aligned table (title, year, rating, genres, best quality, score), each result's reasons indented
+    under it; or a JSON list with ``--json``."""
     if as_json:
         print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
         return
@@ -34,9 +36,16 @@ def print_results(results: list, as_json: bool) -> None:
     header = ("title", "year", "rating", "genres", "quality", "score")
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     right = {1, 2, 5}  # numbers
-    for row in (header, *rows):
-        print("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+
+    print(line(header))
+    for result, row in zip(results, rows):
+        print(line(row))
+        if result.reasons:
+            print("    " + "; ".join(result.reasons))
 
 
 def _run_query(args: argparse.Namespace, query) -> int:
@@ -64,6 +73,30 @@ def cmd_similar(args: argparse.Namespace) -> int:
     return _run_query(args, lambda db: similar(db, args.movie, k=args.k, filters=_filters(args)))
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Movies like the liked ones and unlike the disliked ones, with the reasons of each."""
+    from yts_pipeline.search.queries import recommend
+
+    return _run_query(args, lambda db: recommend(db, args.liked, args.disliked, k=args.k, filters=_filters(args)))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The web page and the JSON API until Ctrl-C or SIGTERM."""
+    from yts_pipeline.serve import run
+
+    check_port_free(args.host, args.port, "another server")
+    run(args.host, args.port)
+    return 0
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    """Export the embedding model for the OpenVINO backend now, instead of in the first process that needs it."""
+    from yts_pipeline.search.model import export_model
+
+    print(export_model(args.model).summary())
+    return 0
+
+
 def _add_filters(command: argparse.ArgumentParser) -> None:
     command.add_argument("-k", type=positive_int, default=10, help="how many movies (default 10)")
     command.add_argument("--genre", help="only movies of this genre (any case)")
@@ -83,6 +116,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         help="hybrid (default: keyword and semantic ranks fused), semantic or keyword")
     _add_filters(search)
 
-    similar = add_command(sub, "similar", "movies most like one movie (more like this)", cmd_similar)
+    similar = add_command(sub, "similar", "movies most like one movie (more like this), with the reasons",
+                          cmd_similar)
     similar.add_argument("movie", help="a YTS id, an IMDb code (tt...) or a title")
     _add_filters(similar)
+
+    recommend = add_command(sub, "recommend", "movies like the ones you liked and unlike the ones you did not",
+                            cmd_recommend)
+    recommend.add_argument("--liked", action="append", required=True, metavar="MOVIE",
+                           help="a movie you liked: YTS id, IMDb code (tt...) or title; repeat for more")
+    recommend.add_argument("--disliked", action="append", default=[], metavar="MOVIE",
+                           help="a movie you did not like (same forms); repeat for more")
+    _add_filters(recommend)
+
+    export = add_command(sub, "export-model", "export the embedding model once for the fast (OpenVINO) backend",
+                         cmd_export_model)
+    export.add_argument("--model", metavar="PATH", help="a local sentence-transformers model folder "
+                        "(default: EMBEDDING_MODEL, else the packaged all-MiniLM-L6-v2)")
+
+    serve = add_command(sub, "serve", "serve the web page and the JSON API (docs at /docs)", cmd_serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")

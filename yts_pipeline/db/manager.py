@@ -1,10 +1,17 @@
-"""``DatabaseManager``: the original script's API (kept), plus the set-based ``save_movies`` fast path."""
+"""``DatabaseManager``: pooled access to the mirror, and ``save_movies``, the set-based way to save movies.
+
+The original script's per-movie API stays as a compatibility surface, each method with a test of its
+own: ``movie_exists``, ``get_or_create_genre``, ``get_or_create_cast``, ``save_movie`` (one movie
+through ``save_movies``), ``get_stats`` and ``close_all``.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +33,10 @@ log = logging.getLogger(__name__)
 
 SCHEMA_LOCK_ID = 7_326_011  # pg_advisory_xact_lock key serialising schema creation
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+# Batches of one save_movies call saved at once: while Postgres merges one, Python stages the next,
+# and a second server process works beside the first. Their locks are taken in the same sorted
+# order, so they wait for each other at worst.
+SAVE_WORKERS = 2
 
 
 class DatabaseManager:
@@ -95,14 +106,6 @@ class DatabaseManager:
         with self.get_session() as session:
             return session.scalar(select(Movie.id).where(Movie.external_id == external_id)) is not None
 
-    def existing_external_ids(self, external_ids: Iterable[int]) -> set[int]:
-        """Which of these YTS ids are stored: the batch form of ``movie_exists``."""
-        ids = list(external_ids)
-        if not ids:
-            return set()
-        with self.get_session() as session:
-            return set(session.scalars(select(Movie.external_id).where(Movie.external_id.in_(ids))))
-
     def get_or_create_genre(self, session: Session, name: str) -> Genre:
         session.execute(insert(Genre).values(name=name).on_conflict_do_nothing(index_elements=["name"]))
         return session.scalars(select(Genre).where(Genre.name == name)).one()
@@ -135,25 +138,31 @@ class DatabaseManager:
         return True, movie_id, f"movie {external_id} {state}"
 
     def save_movies(self, payloads: Iterable[Mapping[str, Any] | MovieRecord], *, seen: bool = True,
-                    batch_size: int = 1000) -> SaveResult:
-        """Save many movies (raw API dicts or records) with a few set-based statements per batch.
+                    batch_size: int = 500, workers: int = SAVE_WORKERS) -> SaveResult:
+        """Save many movies (raw API dicts or records): a COPY per table and a merge per table per batch.
 
         ``seen=True`` (list pages) refreshes ``last_seen_at`` and clears ``removed_at``; details
         answers pass ``seen=False``. Bad payloads are rejected by name; the rest are saved.
-        Each batch is one transaction, retried on deadlock or serialization failure.
+        Each batch is one transaction, retried on deadlock or serialization failure; up to
+        ``workers`` batches are saved at a time, each on its own connection.
         """
         records, rejected = to_records(payloads)
         result = SaveResult(rejected=rejected)
-        for start in range(0, len(records), batch_size):
-            result.merge(self._save_batch(records[start:start + batch_size], seen=seen))
+        batches = [records[start:start + batch_size] for start in range(0, len(records), batch_size)]
+        if len(batches) > 1 and workers > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(batches)), thread_name_prefix="save") as pool:
+                parts = list(pool.map(functools.partial(self._save_batch, seen=seen), batches))
+        else:
+            parts = [self._save_batch(batch, seen=seen) for batch in batches]
+        for part in parts:
+            result.merge(part)
         return result
 
     def _save_batch(self, records: list[MovieRecord], *, seen: bool) -> SaveResult:
         for attempt in range(1, 6):
             try:
                 with self.get_session() as session:
-                    now = session.scalar(select(func.now()))
-                    return BatchSaver(session, now).save(records, seen=seen)
+                    return BatchSaver(session.connection(), seen=seen).save(records)
             except DBAPIError as exc:
                 code = getattr(exc.orig, "pgcode", None)
                 if code not in RETRYABLE_SQLSTATES or attempt == 5:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 EMBEDDING_DIMENSIONS = 384
 
@@ -155,8 +155,8 @@ class Torrent(Base):
     __table_args__ = (UniqueConstraint("movie_id", "hash", name="uq_torrents_movie_id_hash"),)
 
 
-class MovieEmbedding(Base):
-    __tablename__ = "movie_embeddings"
+class _MovieVector:
+    """A movie's vector from one model, and the hash of the text it was made from (``search/embed.py``)."""
 
     movie_id: Mapped[int] = mapped_column(
         ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
@@ -166,14 +166,26 @@ class MovieEmbedding(Base):
     content_hash: Mapped[str]
     updated_at: Mapped[datetime] = _now()
 
-    __table_args__ = (
-        Index(
-            "ix_movie_embeddings_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
-    )
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (Index(f"ix_{cls.__tablename__}_embedding_hnsw", "embedding", postgresql_using="hnsw",
+                      postgresql_ops={"embedding": "vector_cosine_ops"}),)
+
+
+class MovieEmbedding(_MovieVector, Base):
+    """The search vector: title, year, genres, plot and top cast, for free-text ``search``."""
+
+    __tablename__ = "movie_embeddings"
+
+
+class MoviePlotEmbedding(_MovieVector, Base):
+    """The plot vector: what the movie is about, for ``similar`` and ``recommend``.
+
+    A table of its own rather than a column, so that ``create_all`` adds it to an existing
+    database and the first embedding run after an upgrade fills it.
+    """
+
+    __tablename__ = "movie_plot_embeddings"
 
 
 class RawListPage(Base):
@@ -217,5 +229,6 @@ class SyncedPage(Base):
     updated_at: Mapped[datetime] = _now()
 
 
-MOVIE_TABLES = ("movies", "genres", "movie_genres", "casts", "movie_casts", "torrents", "movie_embeddings")
+MOVIE_TABLES = ("movies", "genres", "movie_genres", "casts", "movie_casts", "torrents", "movie_embeddings",
+                "movie_plot_embeddings")
 ALL_TABLES = (*MOVIE_TABLES, "raw_list_pages", "raw_movie_details", "synced_pages")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from yts_pipeline.db.models import Movie, RawListPage, RawMovieDetails, SyncedPage
+from yts_pipeline.db.models import Movie, MovieEmbedding, MoviePlotEmbedding, RawListPage, RawMovieDetails, SyncedPage
 from yts_pipeline.db.saving import SEEN_GRANULARITY
 from yts_pipeline.yts.parsing import clean_document
 
@@ -24,6 +24,7 @@ LISTED_ID = ("CASE WHEN jsonb_typeof(m->'id') = 'number' AND (m->>'id') ~ '^[0-9
              "THEN (m->>'id')::numeric::bigint "
              "WHEN jsonb_typeof(m->'id') = 'string' AND (m->>'id') ~ '^\\s*\\+?[0-9]{1,18}\\s*$' "
              "THEN (m->>'id')::bigint END")
+VECTOR_TABLES = (MovieEmbedding.__tablename__, MoviePlotEmbedding.__tablename__)  # a movie needs one in each
 # Every movie object of the stored pages in :pages, in page order: (page, position n, YTS id or NULL).
 LISTED = (f"SELECT p.page, e.n, {LISTED_ID} AS id FROM raw_list_pages p, "
           "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) WITH ORDINALITY AS e(m, n) "
@@ -143,7 +144,8 @@ class PageState:
     ``needs_save``: its answer was never applied, changed since, or its movies' rows changed behind
     the mirror's back (edited, deleted). ``needs_details``: a listed movie has no details or its last
     details call failed. ``needs_embeddings``: a listed movie has no vector from the model, or the page's
-    rows changed since its vectors were last brought up to date (always true when no model is asked).
+    rows changed since its vectors (search and plot) were last brought up to date (always true when no
+    model is asked).
     """
 
     page: int
@@ -160,10 +162,11 @@ class PageState:
 def page_states(session: Session, pages: list[int], embedding_model: str | None = None) -> dict[int, PageState]:
     """The state of each stored page of ``pages`` (pages never fetched are left out), in one query.
 
-    Without ``embedding_model`` the embeddings table is not read (and every page needs embeddings).
+    Without ``embedding_model`` the vector tables are not read (and every page needs embeddings).
     """
-    vectors_missing = ("bool_or(mv.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM movie_embeddings me "
-                       "WHERE me.movie_id = mv.id AND me.model = :model))" if embedding_model else "true")
+    vectors_missing = ("bool_or(mv.id IS NOT NULL AND (" + " OR ".join(
+        f"NOT EXISTS (SELECT 1 FROM {table} v WHERE v.movie_id = mv.id AND v.model = :model)"
+        for table in VECTOR_TABLES) + "))" if embedding_model else "true")
     rows = session.execute(text(
         f"WITH listed AS ({LISTED}), "
         f"stored AS ({PAGE_ROWS}, "

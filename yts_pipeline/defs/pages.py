@@ -79,15 +79,18 @@ class SweepConfig(dg.Config):
 @dg.asset(deps=[movies], group_name=GROUP, kinds={"postgres"})
 def catalog_sweep(context: dg.AssetExecutionContext, config: SweepConfig, database: DatabaseResource,
                   yts_api: YtsApiResource) -> dg.MaterializeResult:
-    """Marks movies no page lists any more with ``removed_at`` (and clears it when they return).
+    """Marks movies the API no longer lists with ``removed_at`` (and clears it when they return).
 
-    Acts only when every page of the catalog is stored, so a partial sync never removes anything.
+    Acts only when every page of the catalog is stored, so a partial sync never removes anything; a
+    movie on no stored page is searched for by its IMDb code first (pages shift while they are read).
     """
-    report = mirror.sweep(database.manager(), limit=yts_api.page_limit,
+    report = mirror.sweep(database.manager(), yts_api.client(), limit=yts_api.page_limit,
                           max_page_age=timedelta(hours=config.max_page_age_hours))
     if report.skipped_reason:
         context.log.warning(f"sweep skipped: {report.skipped_reason}")
     else:
         context.log.info(f"sweep of {report.pages} pages: {report.listed} movies listed, "
-                         f"{len(report.removed)} newly removed, {len(report.revived)} back again")
+                         f"{len(report.removed)} newly removed, {len(report.revived)} back again, "
+                         f"{len(report.still_listed)} on no stored page but still listed, "
+                         f"{len(report.unconfirmed)} left for the next sweep ({report.lookups} lookups)")
     return dg.MaterializeResult(metadata=report_metadata(report))

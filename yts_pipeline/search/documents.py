@@ -28,26 +28,43 @@ class MovieFields:
 
 
 def movie_document(movie: MovieFields) -> str:
-    """The one text that stands for a movie in the vector space.
+    """The text that stands for a movie in free-text search.
 
-    Title and year, then genres, then the plot: ``summary``, or ``description_full`` or
-    ``description_intro`` when the summary is empty (list pages and details fill different
-    ones), then up to ``TOP_CAST`` cast names. The model reads about 256 word pieces, so the
-    most telling parts come first and a long plot only crowds out the cast. Genres and cast
-    arrive sorted by name, since the API's billing order is not stored: the same movie always
-    yields the same text, whatever order it was saved in.
+    Title and year, then genres, then the plot (see ``plot_text``), then up to ``TOP_CAST``
+    cast names. The model reads about 256 word pieces, so the most telling parts come first
+    and a long plot only crowds out the cast. Genres and cast arrive sorted by name, since the
+    API's billing order is not stored: the same movie always yields the same text, whatever
+    order it was saved in.
     """
     heading = f"{movie.title} ({movie.year})" if movie.year else movie.title
     lines = [heading + "."]
     if movie.genres:
         lines.append(f"Genres: {', '.join(movie.genres)}.")
-    plot = next((text.strip() for text in (movie.summary, movie.description_full, movie.description_intro)
-                 if text and text.strip()), None)
+    plot = plot_text(movie)
     if plot:
         lines.append(plot)
     if movie.cast:
         lines.append(f"Starring {', '.join(movie.cast[:TOP_CAST])}.")
     return "\n".join(lines)
+
+
+def plot_document(movie: MovieFields) -> str:
+    """The text that stands for what a movie is about, for ``similar`` and ``recommend``: the plot alone.
+
+    No title, year or cast: MiniLM weighs a title's few tokens heavily, so neighbours by the
+    search document share title words rather than stories. A movie without plot text falls
+    back to its title and genres; its vector then says little, and the ranking leans on genres.
+    """
+    plot = plot_text(movie)
+    if plot:
+        return plot
+    return f"{movie.title}. Genres: {', '.join(movie.genres)}." if movie.genres else f"{movie.title}."
+
+
+def plot_text(movie: MovieFields) -> str | None:
+    """``summary``, else ``description_full``, else ``description_intro`` (list and details fill different ones)."""
+    return next((text.strip() for text in (movie.summary, movie.description_full, movie.description_intro)
+                 if text and text.strip()), None)
 
 
 def content_hash(model_name: str, document: str) -> str:

@@ -11,6 +11,10 @@ class EmbeddingModelError(SearchError):
     """The embedding model cannot be loaded, or would write vectors the table cannot hold."""
 
 
+class BackendUnavailable(EmbeddingModelError):
+    """The fast embedding backend cannot run here (not installed, not exportable, or disagreeing with torch)."""
+
+
 class NothingToSearch(SearchError):
     """No movie has been embedded yet (or, for keyword search, saved yet)."""
 
@@ -19,11 +23,11 @@ class NothingToSearch(SearchError):
 
 
 class MovieNotFound(SearchError):
-    """No movie matches the id, IMDb code or title given to ``similar``."""
+    """No movie matches the id, IMDb code or title given to ``similar`` or ``recommend``."""
 
 
 class AmbiguousMovie(SearchError):
-    """Several movies match the title given to ``similar``; the message lists them."""
+    """Several movies match the title given to ``similar`` or ``recommend``; the message lists them."""
 
 
 class UnknownGenre(SearchError):

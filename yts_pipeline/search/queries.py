@@ -1,57 +1,45 @@
-"""Semantic, keyword and hybrid search, and "more like this", over the HNSW cosine index.
+"""Free-text search (semantic, keyword, hybrid), "more like this" (``similar``) and ``recommend``.
 
-Vector queries run with pgvector's iterative index scans (``hnsw.iterative_scan =
-relaxed_order``), so a filter that rejects most neighbours still yields ``k`` rows when ``k``
-movies match; the relaxed order is put right by an outer ORDER BY. Every user value is a bound
-parameter, so a query that looks like SQL is searched for literally.
+``search`` ranks on the search vector (title, genres, plot, cast) and the full-text index.
+``similar`` and ``recommend`` rank on the plot vector: candidates from its HNSW index, then the
+blend of ``ranking.py`` (genres first, plot, era, a small rating prior), each result with its reasons.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import Row, Select, bindparam, exists, func, or_, select, text
+from sqlalchemy import Row, bindparam, exists, select, text
 from sqlalchemy.orm import Session
 
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, Genre, Movie, MovieEmbedding
-from yts_pipeline.search.errors import AmbiguousMovie, MovieNotFound, NothingToSearch, SearchError, UnknownGenre
+from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, Movie, MovieEmbedding, MoviePlotEmbedding
+from yts_pipeline.search.errors import MovieNotFound, NothingToSearch, SearchError
 from yts_pipeline.search.model import EmbeddingModel, get_model
+from yts_pipeline.search.neighbours import neighbourhood
+from yts_pipeline.search.ranking import CANDIDATES, Ranked, rank
+from yts_pipeline.search.resolve import describe, resolve_movie
+from yts_pipeline.search.sql import BEST_QUALITY, GENRES, QUALITY_ORDER, Filters, check_k, filter_sql, use_index_scans
+
+__all__ = ["SEARCH_MODES", "Filters", "Result", "recommend", "resolve_movie", "search", "similar"]
 
 Mode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[Mode, ...] = ("hybrid", "semantic", "keyword")
 RRF_K = 60  # Reciprocal Rank Fusion constant (Cormack et al.), as in pgvector-python's rrf.py
-EF_SEARCH = 100  # HNSW candidate list; benchmarks/bench_query.py measures recall@10 with it
-QUALITY_ORDER = ["2160p", "1080p", "1080p.x265", "720p", "480p", "3D"]  # best first
-MAX_LISTED = 10  # candidates named in an ambiguity error
-IMDB_CODE = re.compile(r"tt\d+", re.IGNORECASE)
-# Where the query vector comes from (SQL for the vector, SQL for its model): a text encoded by the
-# caller, or a stored movie (so "more like this" never ships a vector back and forth).
-TEXT_VECTOR = (":vector", ":model")
-MOVIE_VECTOR = ("(SELECT embedding FROM movie_embeddings WHERE movie_id = :target)",
-                "(SELECT model FROM movie_embeddings WHERE movie_id = :target)")
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Conditions every result meets; ``None`` means no condition."""
-
-    genre: str | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-    min_rating: float | None = None
-    quality: str | None = None
+CANDIDATES_PER_RESULT = 20  # and for a long list, this many plot neighbours per result asked for
 
 
 @dataclass(frozen=True)
 class Result:
-    """One movie found. ``score``: cosine similarity (semantic, similar), ts_rank_cd (keyword), RRF (hybrid)."""
+    """One movie found, and why.
+
+    ``score``: cosine similarity (semantic), ts_rank_cd (keyword), RRF (hybrid), the blended
+    score of ``ranking.py`` (similar, recommend). ``reasons``: short phrases for a person
+    ("shares Sci-Fi, Adventure", "similar plot (0.62)", "same era"); empty for ``search``.
+    """
 
     external_id: int
     title: str
@@ -60,6 +48,7 @@ class Result:
     genres: list[str]
     best_quality: str | None
     score: float
+    reasons: list[str] = field(default_factory=list)
 
 
 def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
@@ -67,7 +56,7 @@ def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
     """The ``k`` best movies for a free-text query; the model is loaded only for semantic and hybrid."""
     if not query.strip():
         raise SearchError("the search text is empty")
-    _check_k(k)
+    check_k(k)
     if mode not in SEARCH_MODES:
         raise SearchError(f"unknown search mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
     filters = filters or Filters()
@@ -77,144 +66,94 @@ def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
         params.update(vector=model.encode([query])[0], model=model.name)
     ranked = {"semantic": _semantic_sql, "keyword": _keyword_sql, "hybrid": _hybrid_sql}[mode]
     with db.get_session() as session:
-        where = _filter_sql(session, filters, params)
+        where = filter_sql(session, filters, params)
         results = _ranked_results(session, ranked(where), params)
-        if not results and not (_has_movies(session) if mode == "keyword" else _has_vectors(session, params["model"])):
+        has_data = _has_movies(session) if mode == "keyword" else _has_vectors(session, model_name=params["model"])
+        if not results and not has_data:
             raise NothingToSearch()
     return results
 
 
 def similar(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters | None = None) -> list[Result]:
-    """The ``k`` movies nearest to one given by YTS id, IMDb code or title (see ``resolve_movie``); never itself."""
-    _check_k(k)
-    filters = filters or Filters()
-    with db.get_session() as session:
-        try:
-            movie = resolve_movie(session, query)
-        except MovieNotFound:
-            if not _has_vectors(session):
-                raise NothingToSearch() from None
-            raise
-        params: dict[str, Any] = {"target": movie.id, "k": k}
-        where = _filter_sql(session, filters, params) + " AND m.id <> :target"
-        results = _ranked_results(session, _semantic_sql(where, MOVIE_VECTOR), params)
-        if not results and not _has_vectors(session, movie_id=movie.id):
-            if not _has_vectors(session):
-                raise NothingToSearch()
-            raise SearchError(f"{_describe(movie)} has no embedding yet: run `yts-pipeline sync` first")
-        return results
+    """The ``k`` movies most like one given by YTS id, IMDb code or title (see ``resolve_movie``); never itself."""
+    return _like(db, [query], [], k, filters, name_the_liked=False)
 
 
-def resolve_movie(session: Session, query: int | str) -> Row:
-    """The one non-removed movie meant by ``query``: ``(id, external_id, title, year)``.
+def recommend(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str] = (), k: int = 10,
+              filters: Filters | None = None) -> list[Result]:
+    """The ``k`` movies most like the ``liked`` ones and least like the ``disliked`` (ids, IMDb codes or titles).
 
-    An int or digit string is a YTS id (a digit string that is no id is tried as a title, for
-    "1917"); ``tt...`` is an IMDb code. A title is matched case-insensitively: exactly (or as
-    "Title (Year)"), else as a prefix, else as a substring, else with difflib when exactly one
-    title is close. Several matches raise ``AmbiguousMovie``, none ``MovieNotFound``.
+    Never a liked or disliked movie, nor another upload of one. Each result's reasons start with
+    the liked movie it is most like. ``MovieNotFound`` / ``AmbiguousMovie`` name the input at fault.
     """
-    raw = str(query).strip()
-    live = (select(Movie.id, Movie.external_id, Movie.title, Movie.year)
-            .where(Movie.removed_at.is_(None)).order_by(Movie.title, Movie.year, Movie.external_id))
-    if isinstance(query, int) or raw.isdigit():
-        found = session.execute(live.where(Movie.external_id == int(raw))).first()
-        if found is not None:
-            return found
-        if isinstance(query, int):
-            raise MovieNotFound(f"no movie with YTS id {raw}")
-    elif IMDB_CODE.fullmatch(raw):
-        found = session.execute(live.where(Movie.imdb_code == raw.lower())).first()
-        if found is None:
-            raise MovieNotFound(f"no movie with IMDb code {raw}")
-        return found
-    if not raw:
-        raise MovieNotFound("give a YTS id, an IMDb code (tt...) or a title")
-    pattern = re.sub(r"([\\%_])", r"\\\1", raw)
-    for condition in (or_(func.lower(Movie.title) == raw.lower(), func.lower(Movie.title_long) == raw.lower()),
-                      Movie.title.ilike(f"{pattern}%", escape="\\"),
-                      Movie.title.ilike(f"%{pattern}%", escape="\\")):
-        matches = session.execute(live.where(condition).limit(MAX_LISTED + 1)).all()
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise AmbiguousMovie(f"{raw!r} matches several movies: {_listing(matches)}; pass a YTS id instead")
-    return _closest_title(session, live, raw)
+    if isinstance(liked, (str, int)) or isinstance(disliked, (str, int)):
+        raise SearchError("liked and disliked are lists of movies, e.g. recommend(db, ['Interstellar'])")
+    if not liked:
+        raise SearchError("name at least one liked movie (a YTS id, an IMDb code or a title)")
+    return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True)
 
 
-def _closest_title(session: Session, live: Select, raw: str) -> Row:
-    """The movie whose title alone is close to ``raw`` (a typo), else an error suggesting the close ones."""
-    by_title: dict[str, list[Row]] = defaultdict(list)
-    for movie in session.execute(live):
-        by_title[movie.title.lower()].append(movie)
-    close = difflib.get_close_matches(raw.lower(), by_title, n=5, cutoff=0.6)
-    if len(close) == 1 and len(by_title[close[0]]) == 1:
-        return by_title[close[0]][0]
-    suggestions = [movie for title in close for movie in by_title[title]]
-    if suggestions:
-        raise MovieNotFound(f"no movie titled {raw!r}; did you mean: {_listing(suggestions)}?")
-    raise MovieNotFound(f"no movie titled {raw!r} (try a YTS id or an IMDb code)")
+def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str], k: int,
+          filters: Filters | None, *, name_the_liked: bool) -> list[Result]:
+    """Resolve the movies, gather their plot neighbours, re-rank them (``ranking.rank``)."""
+    check_k(k)
+    with db.get_session() as session:
+        liked_rows, disliked_rows = _resolve_all(session, liked), _resolve_all(session, disliked)
+        liked_ids, disliked_ids = _unique(row.id for row in liked_rows), _unique(row.id for row in disliked_rows)
+        if set(liked_ids) & set(disliked_ids):
+            movie = next(row for row in liked_rows if row.id in disliked_ids)
+            raise SearchError(f"{describe(movie)} is both liked and disliked; keep it on one side")
+        params: dict[str, Any] = {}
+        where = filter_sql(session, filters or Filters(), params)
+        found = neighbourhood(session, liked_ids, disliked_ids, where, params,
+                              max(CANDIDATES, CANDIDATES_PER_RESULT * k))
+        model = found.references[liked_ids[0]][1]
+        for row in (*liked_rows, *disliked_rows):
+            if model is None or found.references[row.id][1] != model:
+                if not _has_vectors(session, MoviePlotEmbedding):
+                    raise NothingToSearch()
+                raise SearchError(f"{describe(row)} has no embedding yet: run `yts-pipeline sync` first")
+    liked_profiles = [found.references[i][0] for i in liked_ids]
+    disliked_profiles = [found.references[i][0] for i in disliked_ids]
+    return [_result(ranked) for ranked in
+            rank(liked_profiles, disliked_profiles, found.candidates, k, name_the_liked=name_the_liked)]
 
 
-def _check_k(k: int) -> None:
-    if k < 1:
-        raise SearchError(f"k must be at least 1, not {k}")
+def _resolve_all(session: Session, queries: Sequence[int | str]) -> list[Row]:
+    """``resolve_movie`` for each; on an empty database, "nothing to search" instead of "not found"."""
+    try:
+        return [resolve_movie(session, query) for query in queries]
+    except MovieNotFound:
+        if not _has_vectors(session, MoviePlotEmbedding):
+            raise NothingToSearch() from None
+        raise
 
 
-def _describe(movie: Row) -> str:
-    year = f"{movie.year}, " if movie.year else ""
-    return f"{movie.title} ({year}id {movie.external_id})"
+def _unique(movie_ids: Iterable[int]) -> list[int]:
+    """The ids in order, each once (a movie named twice, by title and by id, counts once)."""
+    return list(dict.fromkeys(movie_ids))
 
 
-def _listing(movies: Sequence[Row]) -> str:
-    listed = "; ".join(_describe(movie) for movie in movies[:MAX_LISTED])
-    return listed + ("; ..." if len(movies) > MAX_LISTED else "")
+def _result(ranked: Ranked) -> Result:
+    movie = ranked.movie
+    return Result(external_id=movie.external_id, title=movie.title, year=movie.year, rating=movie.rating,
+                  genres=sorted(movie.genres), best_quality=movie.best_quality, score=ranked.score,
+                  reasons=ranked.reasons)
 
 
-def _filter_sql(session: Session, filters: Filters, params: dict[str, Any]) -> str:
-    """The WHERE conditions on ``movies m`` for ``filters``, adding their values to ``params``."""
-    clauses = ["m.removed_at IS NULL"]
-    if filters.genre is not None:
-        _check_genre(session, filters.genre)
-        clauses.append("EXISTS (SELECT 1 FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id "
-                       "WHERE mg.movie_id = m.id AND lower(g.name) = lower(:genre))")
-        params["genre"] = filters.genre
-    if filters.year_from is not None:
-        clauses.append("m.year >= :year_from")
-        params["year_from"] = filters.year_from
-    if filters.year_to is not None:
-        clauses.append("m.year <= :year_to")
-        params["year_to"] = filters.year_to
-    if filters.min_rating is not None:
-        clauses.append("m.rating >= :min_rating")
-        params["min_rating"] = filters.min_rating
-    if filters.quality is not None:
-        clauses.append("EXISTS (SELECT 1 FROM torrents t "
-                       "WHERE t.movie_id = m.id AND lower(t.quality) = lower(:quality))")
-        params["quality"] = filters.quality
-    return " AND ".join(clauses)
-
-
-def _check_genre(session: Session, genre: str) -> None:
-    """A misspelt genre would silently find nothing: name the known ones instead."""
-    known = session.scalars(select(Genre.name).order_by(Genre.name)).all()
-    if genre.lower() not in {name.lower() for name in known}:
-        raise UnknownGenre(f"no genre {genre!r}; known genres: {', '.join(known) or 'none yet'}")
-
-
-def _nearest_sql(where: str, limit: str, origin: tuple[str, str] = TEXT_VECTOR) -> str:
-    """Movies by cosine distance to the ``origin`` vector through the HNSW index (iterative scan, relaxed order)."""
-    vector, model = origin
+def _nearest_sql(where: str, limit: str) -> str:
+    """Movies by cosine distance to the query vector through the HNSW index (iterative scan, relaxed order)."""
     return f"""
-        SELECT m.id, e.embedding <=> {vector} AS distance
+        SELECT m.id, e.embedding <=> :vector AS distance
         FROM movie_embeddings e JOIN movies m ON m.id = e.movie_id
-        WHERE e.model = {model} AND {where}
-        ORDER BY e.embedding <=> {vector}
+        WHERE e.model = :model AND {where}
+        ORDER BY e.embedding <=> :vector
         LIMIT {limit}"""
 
 
-def _semantic_sql(where: str, origin: tuple[str, str] = TEXT_VECTOR) -> str:
+def _semantic_sql(where: str) -> str:
     return f"""
-        WITH nearest AS MATERIALIZED ({_nearest_sql(where, ':k', origin)})
+        WITH nearest AS MATERIALIZED ({_nearest_sql(where, ':k')})
         SELECT id, 1 - distance AS score FROM nearest"""
 
 
@@ -250,16 +189,9 @@ def _hybrid_sql(where: str) -> str:
 
 def _ranked_results(session: Session, ranked_sql: str, params: dict[str, Any]) -> list[Result]:
     """Run a ranking (rows of ``id, score``) with the index settings, and attach each movie's details."""
-    session.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                         "set_config('hnsw.ef_search', :ef_search, true)"), {"ef_search": str(EF_SEARCH)})
+    use_index_scans(session)
     statement = text(f"""
-        SELECT m.external_id, m.title, m.year, m.rating,
-               ARRAY(SELECT g.name FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id
-                     WHERE mg.movie_id = m.id ORDER BY g.name) AS genres,
-               (SELECT t.quality FROM torrents t WHERE t.movie_id = m.id
-                ORDER BY array_position(CAST(:qualities AS text[]), t.quality) NULLS LAST, t.quality
-                LIMIT 1) AS best_quality,
-               r.score
+        SELECT m.external_id, m.title, m.year, m.rating, {GENRES} AS genres, {BEST_QUALITY} AS best_quality, r.score
         FROM ({ranked_sql}) r JOIN movies m ON m.id = r.id
         ORDER BY r.score DESC, m.external_id""")
     if "vector" in params:
@@ -275,8 +207,8 @@ def _has_movies(session: Session) -> bool:
     return bool(session.scalar(select(exists().where(Movie.removed_at.is_(None)))))
 
 
-def _has_vectors(session: Session, model_name: str | None = None, movie_id: int | None = None) -> bool:
-    """Whether any vector is stored (by ``model_name``, for ``movie_id``, when given)."""
-    conditions = [MovieEmbedding.model == model_name] if model_name else []
-    conditions += [MovieEmbedding.movie_id == movie_id] if movie_id else []
-    return bool(session.scalar(select(exists().where(*conditions).select_from(MovieEmbedding))))
+def _has_vectors(session: Session, table: type[MovieEmbedding | MoviePlotEmbedding] = MovieEmbedding,
+                 model_name: str | None = None) -> bool:
+    """Whether ``table`` holds any vector (by ``model_name``, when given)."""
+    conditions = [table.model == model_name] if model_name else []
+    return bool(session.scalar(select(exists().where(*conditions).select_from(table))))

@@ -1,4 +1,5 @@
-"""The YTS API client: host fallbacks, a process-wide rate limit, retries with backoff.
+"""The YTS API client: host fallbacks, a process-wide rate limit, retries with backoff, and a details
+pool sized to keep that rate limit busy.
 
 Payload quirks are not handled here: bodies go to ``parsing``, whose verdicts (not JSON,
 foreign shape, ...) and the HTTP status decide what happens next (see ``failures``).
@@ -11,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -22,7 +23,7 @@ from yts_pipeline.settings import ApiSettings
 from yts_pipeline.yts import failures
 from yts_pipeline.yts.failures import Action, Failure
 from yts_pipeline.yts.parsing import ApiResponseError, parse_details, parse_list_page
-from yts_pipeline.yts.ratelimit import shared_limiter
+from yts_pipeline.yts.ratelimit import RecentLatencies, shared_limiter, workers_to_fill
 from yts_pipeline.yts.records import DetailsResult, ListPage
 from yts_pipeline.yts.stats import ClientStats
 
@@ -59,7 +60,7 @@ def host_label(base_url: str) -> str:
 
 
 def build_session(settings: ApiSettings) -> requests.Session:
-    """A pooled session (per host, a connection per details worker plus one for list calls).
+    """A pooled session (per host, a connection per details worker at most, plus one for list calls).
 
     ``trust_env`` is what makes requests take proxies from HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
     """
@@ -90,6 +91,7 @@ class YtsClient:
         self.log = logger or logging.getLogger(__name__)
         self.stats = ClientStats()
         self._limiter = shared_limiter(self.settings.requests_per_second)
+        self._latency = RecentLatencies()
         self._rng = random.Random()
         self._host_lock = threading.Lock()
         self._current = 0  # index into base_urls of the host that last worked
@@ -97,6 +99,13 @@ class YtsClient:
     def close(self) -> None:
         """Close the pooled connections."""
         self.session.close()
+
+    @property
+    def detail_workers(self) -> int:
+        """The details pool for the next call: enough workers to fill the rate limit at the median
+        latency observed so far (``settings.detail_workers`` at most, and exactly that with no limit)."""
+        return workers_to_fill(self.settings.requests_per_second, self._latency.median(),
+                               self.settings.detail_workers)
 
     @property
     def current_base_url(self) -> str:
@@ -113,6 +122,12 @@ class YtsClient:
         params = {"page": page, "limit": limit, "sort_by": sort_by, "order_by": order_by}
         return self._call("list_movies", params, f"page {page}", lambda body: parse_list_page(body, page))
 
+    def search(self, query_term: str, page: int = 1, limit: int = 50) -> ListPage:
+        """``list_movies`` matching ``query_term`` (a title, or an IMDb code of a movie or of a person in it)."""
+        params = {"query_term": query_term, "page": page, "limit": limit, "sort_by": "date_added", "order_by": "asc"}
+        return self._call("list_movies", params, f"query {query_term!r} page {page}",
+                          lambda body: parse_list_page(body, page))
+
     def movie_count(self) -> int:
         """Total movies in the catalog, from the cheapest list call (page discovery divides it)."""
         return self.list_page(1, limit=1).movie_count
@@ -125,10 +140,11 @@ class YtsClient:
 
     def movie_details_many(self, ids: Iterable[int], with_cast: bool = True, with_images: bool = True,
                            ) -> list[tuple[int, DetailsResult | YtsApiError]]:
-        """Details for many ids on ``settings.detail_workers`` threads, in the order given.
+        """Details for many ids, in the order given, on a pool of ``detail_workers`` threads.
 
-        A failed id yields its ``YtsApiError`` (after its retries) instead of stopping the others;
-        the shared rate limit still holds for the pool as a whole.
+        The pool is sized again as each answer comes in, so the first latencies observed already
+        widen (or narrow) it. A failed id yields its ``YtsApiError`` (after its retries) instead of
+        stopping the others; the shared rate limit still holds for the pool as a whole.
         """
         ids = list(ids)
         if not ids:
@@ -140,9 +156,20 @@ class YtsClient:
             except YtsApiError as exc:
                 return movie_id, exc
 
+        results: dict[int, tuple[int, DetailsResult | YtsApiError]] = {}
+        waiting = iter(enumerate(ids))  # by position: an id asked for twice is answered twice
+        running: dict[Future[tuple[int, DetailsResult | YtsApiError]], int] = {}
         with ThreadPoolExecutor(max_workers=min(self.settings.detail_workers, len(ids)),
                                 thread_name_prefix="yts-details") as pool:
-            return list(pool.map(fetch, ids))
+            while True:
+                while len(running) < self.detail_workers and (item := next(waiting, None)) is not None:
+                    position, movie_id = item
+                    running[pool.submit(fetch, movie_id)] = position
+                if not running:
+                    return [results[position] for position in range(len(ids))]
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[running.pop(future)] = future.result()
 
     def _call(self, endpoint: str, params: dict[str, object], where: str, parse: Callable[[bytes], T]) -> T:
         """Rounds over the hosts until one answers usably; backs off between rounds."""
@@ -192,16 +219,22 @@ class YtsClient:
         """One rate-limited request to one host; raises ``Failure`` saying what went wrong."""
         url = f"{base_url}{endpoint}.json"
         shown = f"{host_label(base_url)}{urlsplit(url).path}?{urlencode(params)}"
-        self._limiter.acquire()
-        self.stats.add("requests")
         started = time.monotonic()
         try:
-            response = self.session.get(url, params=params, timeout=self.settings.timeout_seconds)
+            # What Session.get does, in two halves: the request is ready before it takes a slot, so
+            # it leaves when the slot says, not a busy moment later.
+            request = self.session.prepare_request(requests.Request("GET", url, params=params))
+            options = self.session.merge_environment_settings(request.url, {}, None, None, None)
+            started = self._limiter.acquire()
+            self.stats.add("requests")
+            response = self.session.send(request, timeout=self.settings.timeout_seconds, **options)
         except requests.RequestException as exc:
             failure = failures.from_request_exception(exc)
             self.log.debug("GET %s: %s after %.2fs", shown, failure.cause, time.monotonic() - started)
             raise failure from None
-        self.log.debug("GET %s -> HTTP %s in %.2fs", shown, response.status_code, time.monotonic() - started)
+        latency = time.monotonic() - started
+        self._latency.add(latency)
+        self.log.debug("GET %s -> HTTP %s in %.2fs", shown, response.status_code, latency)
         failure = failures.from_status(response)
         if failure is not None:
             raise failure

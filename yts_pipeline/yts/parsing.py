@@ -93,6 +93,8 @@ def load_json(body: str | bytes, *, endpoint: str, where: str) -> Any:
 
 def clean_text(value: str) -> str:
     """Text Postgres can hold: NUL bytes dropped, lone surrogates (a ``\\ud800`` escape) made U+FFFD."""
+    if value.isascii():  # a constant-time test; ASCII text has no surrogates
+        return value.replace("\x00", "")
     return _LONE_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
 
 
@@ -240,18 +242,19 @@ class _FieldError(ValueError):
 
 def _text(value: Any, field: str, max_length: int) -> str | None:
     """Strings as served; ``""`` and missing are unknown (``None``); numbers become text; see ``clean_text``."""
-    if value is None or isinstance(value, bool):
+    if type(value) is not str:  # most values are plain strings: test for them first
+        if value is None:
+            return None
         if isinstance(value, bool):
             raise _FieldError(field, f"is a boolean ({value}), not text")
-        return None
-    if isinstance(value, (int, float)):
-        value = str(value)
-    if not isinstance(value, str):
-        raise _FieldError(field, f"is a {type(value).__name__}, not text")
+        if isinstance(value, (int, float)):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise _FieldError(field, f"is a {type(value).__name__}, not text")
     value = clean_text(value)
     if len(value) > max_length:
         raise _FieldError(field, f"is {len(value)} characters long (limit {max_length})")
-    return value if value.strip() else None
+    return value if value and not value.isspace() else None
 
 
 def _int(value: Any, field: str, *, minimum: int | None = None, maximum: int = INT64_MAX) -> int | None:

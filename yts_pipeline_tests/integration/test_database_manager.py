@@ -224,3 +224,108 @@ def test_unreachable_server_names_host_and_cause_without_password() -> None:
     message = str(caught.value)
     assert "127.0.0.1:1/mirror" in message and "s3cret-pw" not in message
     assert "refused" in message.lower() or "connect" in message.lower()
+
+
+# -- the figures of SaveResult, and batches saved side by side ----------------------------------------
+
+def one_movie(**changes) -> dict:
+    movie = {"id": 700_001, "title": "Figures", "genres": ["Drama", "Crime"], "description_intro": "Intro.",
+             "torrents": [{"hash": f"{n:040x}", "quality": "720p", "seeds": n} for n in (1, 2, 3)],
+             "cast": [{"name": "Ann Actor", "imdb_code": "0000001", "character_name": "Ann"},
+                      {"name": "Bob Nocode", "character_name": "Bob"}]}
+    return {**movie, **changes}
+
+
+def test_rows_written_counts_every_row_inserted_updated_or_deleted(db: DatabaseManager) -> None:
+    first = db.save_movies([one_movie()], seen=False)
+    # the movie, 2 genres and their 2 links, 3 torrents, 2 people and their 2 links
+    assert (first.created, first.rows_written) == ([700_001], 12)
+    movie = one_movie()
+    movie["torrents"][1]["seeds"] = 99  # one torrent updated
+    movie["genres"] = ["Drama"]  # one link deleted
+    movie["cast"][0]["character_name"] = "Ann, older"  # one link updated
+    again = db.save_movies([movie], seen=False)
+    assert (again.updated, again.rows_written) == ([700_001], 3)
+    assert db.save_movies([movie], seen=False).rows_written == 0
+    assert (count(db, Genre), count(db, MovieGenre), count(db, Torrent), count(db, MovieCast)) == (2, 1, 3, 2)
+
+
+def test_batches_saved_side_by_side_give_the_figures_of_one_at_a_time(database_url: str,
+                                                                     samples_dir: Path) -> None:
+    movies = list_page(samples_dir)
+    changed = copy.deepcopy(movies)
+    for movie in changed[::7]:
+        movie["title"] += " (restored)"
+    figures = []
+    for workers in (1, 2):
+        manager = DatabaseManager(database_url)
+        try:
+            with manager.get_session() as session:
+                session.execute(text("TRUNCATE movies, genres, casts RESTART IDENTITY CASCADE"))
+            runs = [manager.save_movies(batch, batch_size=8, workers=workers)
+                    for batch in (movies[:30], movies, changed)]
+            # movies.id values follow the order batches commit in: only which movies have one is compared
+            figures.append([(r.created, r.updated, r.unchanged, r.rows_written, sorted(r.movie_ids)) for r in runs])
+            assert len(set(runs[-1].movie_ids.values())) == len(movies)
+        finally:
+            manager.close_all()
+    assert figures[0] == figures[1]
+    (first, second, third), _ = figures
+    assert len(first[0]) == 30 and second[0] == sorted(m["id"] for m in movies[30:]) and len(second[2]) == 30
+    assert third[1] == sorted(m["id"] for m in changed[::7]) and third[3] == len(changed[::7])
+
+
+# -- the original per-movie API, a compatibility surface: one test each -------------------------------
+
+def test_movie_exists(db: DatabaseManager) -> None:
+    assert not db.movie_exists(700_001)
+    db.save_movies([one_movie()])
+    assert db.movie_exists(700_001) and not db.movie_exists(700_002)
+
+
+def test_get_or_create_genre(db: DatabaseManager) -> None:
+    with db.get_session() as session:
+        western = db.get_or_create_genre(session, "Western")
+        assert western.id and western.name == "Western"
+        assert db.get_or_create_genre(session, "Western").id == western.id
+        assert db.get_or_create_genre(session, "Film-Noir").id != western.id
+    assert count(db, Genre) == 2
+
+
+def test_get_or_create_cast(db: DatabaseManager) -> None:
+    with db.get_session() as session:
+        coded = db.get_or_create_cast(session, {"name": "Ann Actor", "imdb_code": "0000001", "url_small_image": ""})
+        assert (coded.name, coded.imdb_code, coded.url_small_image) == ("Ann Actor", "0000001", None)
+        assert db.get_or_create_cast(session, {"name": "A. Actor", "imdb_code": "0000001"}).id == coded.id
+        named = db.get_or_create_cast(session, {"name": "Ann Actor"})  # no code: a person of her own, by name
+        assert named.id != coded.id and db.get_or_create_cast(session, {"name": "Ann Actor"}).id == named.id
+    assert count(db, Cast) == 2
+
+
+def test_save_movie(db: DatabaseManager) -> None:
+    ok, movie_id, message = db.save_movie(one_movie())
+    assert ok and message == "movie 700001 created"
+    assert db.save_movie(one_movie()) == (True, movie_id, "movie 700001 unchanged")
+    assert db.save_movie(one_movie(title="Figures, restored")) == (True, movie_id, "movie 700001 updated")
+    assert db.save_movie(one_movie(rating="great")) == (False, None, "movie 700001: field 'rating' is 'great', not a number")
+
+
+def test_get_stats(db: DatabaseManager) -> None:
+    assert db.get_stats()["movies"] == 0 and db.get_stats()["embedding_coverage"] == 0.0
+    db.save_movies([one_movie(), one_movie(id=700_002, genres=["Drama"], torrents=[], cast=[])], seen=False)
+    db.record_details_failure({700_002: "HTTP 503"})
+    stats = db.get_stats()
+    assert {k: stats[k] for k in ("movies", "movies_with_details", "details_failures", "genres", "cast",
+                                  "torrents", "embeddings", "added_last_hour")} == {
+        "movies": 2, "movies_with_details": 2, "details_failures": 1, "genres": 2, "cast": 2, "torrents": 3,
+        "embeddings": 0, "added_last_hour": 2}
+    assert stats["top_genres"] == [{"genre": "Drama", "movies": 2}, {"genre": "Crime", "movies": 1}]
+
+
+def test_close_all(database_url: str) -> None:
+    manager = DatabaseManager(database_url)
+    assert manager.movie_exists(1) is False
+    assert manager.engine.pool.checkedin() >= 1
+    manager.close_all()
+    assert manager.engine.pool.checkedin() == 0
+    assert manager.movie_exists(1) is False  # a closed manager connects again when used

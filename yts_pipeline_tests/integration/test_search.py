@@ -1,4 +1,4 @@
-"""search / similar with the real model on the 50 movies of the shared 2021 list page."""
+"""search / similar / recommend with the real model on the 50 movies of the shared 2021 list page."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from yts_pipeline.db.models import Movie, MovieEmbedding
 from yts_pipeline.search.embed import embed_movies
 from yts_pipeline.search.errors import AmbiguousMovie, MovieNotFound, NothingToSearch, UnknownGenre
 from yts_pipeline.search.model import EmbeddingModel, get_model
-from yts_pipeline.search.queries import Filters, Result, search, similar
+from yts_pipeline.search.queries import Filters, Result, recommend, search, similar
 from yts_pipeline_tests.conftest import TEMPLATE
 from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.samples import SAMPLES_DIR
@@ -186,6 +186,19 @@ def test_filters_hold_and_k_rows_come_back_when_k_movies_match(catalog, model, f
     assert {r.external_id for r in keyword} <= expected
 
 
+@pytest.mark.parametrize("filters", FILTER_CASES)
+def test_recommend_filters_hold_and_k_rows_come_back(catalog, filters) -> None:
+    db, movies = catalog
+    liked, disliked = [26231, "tt2101302"], [26239]  # In My Father's House, 9/11: Day That Changed the World
+    expected = matching(movies, filters) - {26231, 26186, 26239}
+    for k in (2, 20):
+        results = recommend(db, liked, disliked, k=k, filters=filters)
+        assert_meets(results, filters)
+        assert {r.external_id for r in results} <= expected and len(results) == min(k, len(expected))
+        assert all(r.reasons[0] in ("like In My Father's House", "like 9/11: Day That Changed the World")
+                   for r in results)
+
+
 def test_an_unknown_genre_names_the_known_ones(catalog) -> None:
     db, _ = catalog
     with pytest.raises(UnknownGenre, match="no genre 'scifi'; known genres: Action, Adventure"):
@@ -260,10 +273,20 @@ def test_cli_similar_prints_a_table(catalog) -> None:
     db, _ = catalog
     done = run_cli(db.url, "similar", "9/11: Day That Changed the World", "-k", "2", "--genre", "history")
     assert done.returncode == 0, done.stderr
-    header, first, second = done.stdout.splitlines()
+    header, first, first_reasons, second, second_reasons = done.stdout.splitlines()
     assert header.split() == ["title", "year", "rating", "genres", "quality", "score"]
     assert first.startswith("9/11: The Heartland Tapes") and "2013" in first and "History" in first
-    assert len(second) > 0
+    assert first_reasons.startswith("    shares History; similar plot (")
+    assert not second.startswith(" ") and second_reasons.startswith("    ")
+
+
+def test_cli_similar_json_carries_the_reasons(catalog) -> None:
+    db, _ = catalog
+    done = run_cli(db.url, "similar", "26186", "-k", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)[0]
+    assert first["external_id"] == 26185 and first["reasons"][0] == "shares History"
+    assert any(reason.startswith("similar plot (") for reason in first["reasons"])
 
 
 def test_cli_errors_are_one_line(catalog, database_url: str) -> None:

