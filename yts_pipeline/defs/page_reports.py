@@ -19,6 +19,7 @@ from yts_pipeline.mirror import PageError, PageReport
 
 R = TypeVar("R")
 FIGURES = tuple(field.name for field in dataclasses.fields(PageReport) if field.name != "page")  # what sums
+PROGRESS_EVERY_SECONDS = 15.0  # a long step logs how far it got at most this often
 LABELS = {"content_changed": "page(s) with new content", "settled": "page(s) settled (nothing to do)"}
 
 
@@ -82,8 +83,11 @@ def describe_figures(totals: Mapping[str, int | float]) -> str:
     return ", ".join(parts) or "nothing to do"
 
 
-def summary_line(step: str, report: PageReport) -> str:
-    return f"{step} page {report.page}: {describe_figures(figure_totals([report]))}"
+def summary_line(step: str, reports: list[PageReport]) -> str:
+    """``"save pages 1-25: 1250 listed, ..."``: a step's figures over its pages, for the run log."""
+    pages = [report.page for report in reports]
+    where = f"page {pages[0]}" if len(pages) == 1 else f"{len(pages)} pages {min(pages)}-{max(pages)}"
+    return f"{step} {where}: {describe_figures(figure_totals(reports))}"
 
 
 def latest_page_reports(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], PageReport]:
@@ -99,27 +103,31 @@ def latest_page_reports(result: dg.ExecuteInProcessResult) -> dict[tuple[str, st
 
 def materialize_pages(context: dg.AssetExecutionContext, step: str,
                       work: Callable[[int], PageReport]) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
-    """Run ``work`` for every page of the run's partition range: one materialization and one log line per page.
+    """Run ``work`` for every page of the run's partition range: one materialization per page.
 
     Each page's figures go onto its own partition's materialization (``add_asset_metadata``), so a
-    range run records every page once, with that page's numbers. A page that fails (``PageError``)
-    does not stop the others: the good pages are recorded as materialized and the step then fails
-    naming the bad ones, so a retry redoes only those.
+    range run records every page once, with that page's numbers. The run log says each thing once:
+    the step's totals at the end, how far it got every ``PROGRESS_EVERY_SECONDS`` of a long step,
+    and each failure (every log line is an event the instance stores, so not one per page). A page
+    that fails (``PageError``) does not stop the others: the good pages are recorded as materialized
+    and the step then fails naming the bad ones, so a retry redoes only those.
     """
     keys = context.partition_keys
     reports: dict[str, PageReport] = {}
     errors: dict[str, str] = {}
-    started = time.monotonic()
+    started = last_progress = time.monotonic()
     for index, key in enumerate(keys, 1):
         try:
-            report = work(key_page(key))
+            reports[key] = work(key_page(key))
         except PageError as exc:
             errors[key] = str(exc)
             context.log.error(f"{step} page {key_page(key)} failed: {exc}")
-            continue
-        reports[key] = report
-        eta = (time.monotonic() - started) / index * (len(keys) - index)
-        context.log.info(f"[{index}/{len(keys)}, ETA {eta:.0f} s] " + summary_line(step, report))
+        now = time.monotonic()
+        if index < len(keys) and now - last_progress >= PROGRESS_EVERY_SECONDS:
+            last_progress, eta = now, (now - started) / index * (len(keys) - index)
+            context.log.info(f"{step}: {index}/{len(keys)} pages done, ETA {eta:.0f} s")
+    if reports:
+        context.log.info(summary_line(step, list(reports.values())))
     if errors:
         for key, report in reports.items():  # no output follows, so these are the pages' only events
             yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=report_metadata(report))
