@@ -17,6 +17,7 @@ import dagster as dg
 
 from yts_pipeline import mirror
 from yts_pipeline.cli.instance import (
+    cheap_sqlite_writes,
     open_instance,
     prepare_local_instance,
     process_tags,
@@ -145,30 +146,31 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
     page was synced). ``home``: the Dagster instance (default: the local one, created if new)."""
     home = home or prepare_local_instance()
     DatabaseResource().manager()  # a database that cannot be used fails here, in one line, not in every run
-    with startup_lock(home):
-        instance = open_instance(home)  # creating a new instance's storages is check-then-act
-        released = release_abandoned_runs(instance)
-    if released:
-        out.write(f"marked {len(released)} run(s) of a killed sync as failed and freed their slots\n")
-    with instance:  # also what Dagster reads while it resolves the jobs
-        definitions = load_definitions()
-        yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
-        discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
+    with cheap_sqlite_writes(home):
         with startup_lock(home):
-            new_keys = missing_page_keys(instance, discovered)
-            if new_keys:
-                instance.add_dynamic_partitions(PAGES.name, new_keys)
-        selected = select_pages(discovered, pages, max_pages)
-        out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
-                  f"(DAGSTER_HOME={home})\n")
-        job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
-        run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
-        totals = _sync_pages(instance, job, [page_key(p) for p in selected], run_config, pages_per_run, out,
-                             refresh=refresh)
-        full_sync = pages is None and max_pages is None and not totals.failed_pages
-        after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
-        result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
-                                          raise_on_error=False)
+            instance = open_instance(home)  # creating a new instance's storages is check-then-act
+            released = release_abandoned_runs(instance)
+        if released:
+            out.write(f"marked {len(released)} run(s) of a killed sync as failed and freed their slots\n")
+        with instance:  # also what Dagster reads while it resolves the jobs
+            definitions = load_definitions()
+            yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
+            discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
+            with startup_lock(home):
+                new_keys = missing_page_keys(instance, discovered)
+                if new_keys:
+                    instance.add_dynamic_partitions(PAGES.name, new_keys)
+            selected = select_pages(discovered, pages, max_pages)
+            out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
+                      f"(DAGSTER_HOME={home})\n")
+            job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
+            run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
+            totals = _sync_pages(instance, job, [page_key(p) for p in selected], run_config, pages_per_run, out,
+                                 refresh=refresh)
+            full_sync = pages is None and max_pages is None and not totals.failed_pages
+            after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
+            result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
+                                              raise_on_error=False)
     totals.run_ids.append(result.run_id)
     if full_sync:
         swept = result.asset_materializations_for_node(catalog_sweep.op.name)
