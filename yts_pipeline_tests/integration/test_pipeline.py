@@ -95,6 +95,26 @@ def test_a_rerun_skips_settled_pages_but_not_what_is_pending(pipeline_env, datab
         db.close_all()
 
 
+def test_a_page_where_one_torrents_seeds_changed_is_applied(pipeline_env, database_url, replay_server) -> None:
+    """The smallest change the API makes (one torrent's seeds) un-settles its page, and only that page."""
+    sync()
+    catalog = replay_server.catalog
+    movie_id = next(i for i in catalog.ids()[50:100] if len(catalog.movie(i).get("torrents", [])) == 1)  # page 2
+    catalog.set_seeds(movie_id, seeds=4321, peers=99)
+    replay_server.reset_counters()
+    totals = sync()
+    assert [r.page for r in totals.settled] == [1, 3]
+    assert (totals.changed, totals.new, replay_server.calls["movie_details"]) == (1, 0, 0)
+    db = DatabaseManager(database_url)
+    try:
+        with db.get_session() as session:
+            seeds = session.execute(select(Torrent.seeds, Torrent.peers).join(Movie).where(
+                Movie.external_id == movie_id)).all()
+        assert seeds == [(4321, 99)]
+    finally:
+        db.close_all()
+
+
 def test_catalog_changes_are_discovered_and_applied(pipeline_env, database_url, replay_server) -> None:
     sync()
     catalog = replay_server.catalog
