@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from urllib.parse import parse_qs, urlsplit
 
 started = time.perf_counter()
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -42,7 +43,7 @@ def yts_source(api_url: str):
                 "parallelized": True,
                 "endpoint": {
                     "path": "movie_details.json",
-                    "params": {"movie_id": {"type": "resolve", "resource": "movies", "field": "id"},
+                    "params": {"movie_id": "{resources.movies.id}",
                                "with_cast": "true", "with_images": "true"},
                     "data_selector": "data.movie",
                 },
@@ -51,10 +52,21 @@ def yts_source(api_url: str):
     })
 
 
+def credentials(database_url: str) -> dict[str, object]:
+    """dlt's Postgres credentials from a URL whose host may be a socket folder (``?host=/tmp/...``).
+
+    dlt requires a host name; libpq lets the ``host`` query parameter (the socket folder) override it.
+    """
+    url = urlsplit(database_url)
+    return {"database": url.path.lstrip("/"), "username": url.username or "postgres",
+            "password": url.password or "", "host": url.hostname or "localhost", "port": url.port or 5432,
+            "query": {k: v[0] for k, v in parse_qs(url.query).items()}}
+
+
 def main() -> None:
     api_url, database_url, work_dir = sys.argv[1:4]
     pipeline = dlt.pipeline(pipeline_name="yts_peer", pipelines_dir=work_dir, dataset_name="yts_peer",
-                            destination=dlt.destinations.postgres(credentials=database_url))
+                            destination=dlt.destinations.postgres(credentials=credentials(database_url)))
     info = pipeline.run(yts_source(api_url))
     counts = pipeline.last_trace.last_normalize_info.row_counts
     print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "loads": len(info.loads_ids),
