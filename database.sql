@@ -83,6 +83,16 @@ CREATE TABLE IF NOT EXISTS raw_movie_details (
     PRIMARY KEY (external_id)
 );
 
+CREATE TABLE IF NOT EXISTS synced_pages (
+    page INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    rows_hash TEXT NOT NULL,
+    embedded_rows_hash TEXT,
+    embedding_model TEXT,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    PRIMARY KEY (page)
+);
+
 CREATE TABLE IF NOT EXISTS movie_casts (
     movie_id BIGINT NOT NULL,
     cast_id BIGINT NOT NULL,

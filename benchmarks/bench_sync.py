@@ -1,18 +1,24 @@
-"""`yts-pipeline sync --skip-embeddings` end to end: a replay catalog into a fresh database, then a rerun.
+"""`yts-pipeline sync --skip-embeddings` end to end beside dlt's `rest_api` source, on one replay catalog.
 
-    python benchmarks/bench_sync.py [MOVIES] [PAGES_PER_RUN ...]   (default: 5000, pages per run 10 and 25)
+    .venv/bin/python benchmarks/bench_sync.py [MOVIES] [PAGES_PER_RUN ...]   (default: 5000 movies, 25 per run)
+    make bench                                                               (runs it among the others)
 
-The command runs as a subprocess, exactly as a user runs it, so its time includes interpreter start,
-imports and every Dagster run, and its peak memory is that of the whole command (``wait4``'s
-``ru_maxrss``: the largest process of the tree; the in-process runs start no other). Per-asset
-seconds are the ``duration_seconds`` each page reports, summed from the instance; with the runs' own
-start and end times they split the wall time into page work, Dagster's cost inside the runs, and
-what happens outside them. The replay API (in this process, so it does not share the command's CPU
-time) answers without latency and the rate limit is off: these are the pipeline's own costs.
+In one run, each into a fresh database: dlt loading the catalog (``dlt_peer.py``: a page-number
+paginator plus a parallelized dependent details resource, merged into Postgres), then the project's
+first sync and its no-change rerun (a fresh DAGSTER_HOME per pages-per-run variant). dlt is a
+benchmark-only dependency: it lives in build/dlt-venv, created here on first use (pip, from PyPI).
+
+Both run as subprocesses, as a user runs them, so their times include interpreter start and imports.
+The replay API (in this process, shared by both) answers without latency; the project's client is
+limited to 1,000 requests/s (dlt has no limiter). Per-asset seconds are the ``seconds`` each page
+reports, summed from the instance; with the runs' own start and end times they split the project's
+wall time into page work, Dagster inside the runs (events, logs, checks, steps) and the time outside
+the runs (interpreter, imports, instance, discovery, run creation): the last two are Dagster's share.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,12 +35,17 @@ import dagster as dg  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
 
 from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML  # noqa: E402
+from yts_pipeline.defs.partitions import PAGES_PER_RUN  # noqa: E402
 from yts_pipeline.yts.replay import Catalog, ReplayServer  # noqa: E402
 
 ASSETS = ("raw_list_pages", "movies", "movie_details")
 COMMAND = [str(Path(sys.executable).with_name("yts-pipeline")), "sync", "--skip-embeddings"]
-TARGET_MOVIES_PER_SECOND = 300
-TARGET_RERUN_SHARE = 1 / 3
+BENCHMARKS = Path(__file__).resolve().parent
+DLT_VENV = BENCHMARKS.parent / "build" / "dlt-venv"
+DLT_REQUIREMENT = "dlt[postgres]==1.31.0"
+REQUESTS_PER_SECOND = 1000
+TARGET_DLT_RATIO = 1.0
+TARGET_RERUN_SHARE = 0.25
 TARGET_PEAK_BYTES = 1 << 30
 
 
@@ -50,13 +61,17 @@ class Measure:
     api_calls: dict[str, int]
 
     @property
+    def page_work_seconds(self) -> float:
+        return sum(self.asset_seconds.values())
+
+    @property
     def dagster_in_runs_seconds(self) -> float:
         """Run time the assets did not spend on their pages: events, logs, checks, step bookkeeping."""
-        return self.in_runs_seconds - sum(self.asset_seconds.values())
+        return self.in_runs_seconds - self.page_work_seconds
 
     @property
     def outside_runs_seconds(self) -> float:
-        """Interpreter start, imports, discovery, run creation (planned events) and the gaps between runs."""
+        """Interpreter start, imports, instance, discovery, run creation (planned events), gaps between runs."""
         return self.seconds - self.in_runs_seconds
 
 
@@ -74,23 +89,18 @@ def run_command(argv: list[str], env: dict[str, str], log: Path) -> tuple[float,
 
 
 def asset_seconds(instance: dg.DagsterInstance, since: datetime) -> dict[str, float]:
-    """Per asset, the sum of the pages' own ``duration_seconds`` recorded after ``since``.
-
-    A range run records each page twice (the run's totals, then the page's own figures), so only the
-    latest event per page counts.
-    """
+    """Per asset, the sum of the pages' own ``seconds`` recorded after ``since`` (one event per page)."""
     totals = {}
     for asset in ASSETS:
         records = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_timestamp=since.timestamp())
-        per_page, cursor = {}, None
+        seconds, cursor = 0.0, None
         while True:
             batch = instance.fetch_materializations(records, limit=10_000, cursor=cursor, ascending=True)
-            per_page.update({r.partition_key: r.asset_materialization.metadata["duration_seconds"].value
-                             for r in batch.records})
+            seconds += sum(r.asset_materialization.metadata["seconds"].value for r in batch.records)
             if not batch.has_more:
                 break
             cursor = batch.cursor
-        totals[asset] = sum(per_page.values())
+        totals[asset] = seconds
     return totals
 
 
@@ -111,9 +121,38 @@ def measure(pages_per_run: int, pg: ScratchPostgres, replay: ReplayServer, work:
     home = work / f"dagster_home_{pages_per_run}"
     home.mkdir()
     env = {**os.environ, "DATABASE_URL": pg.fresh_database(), "YTS_API_URL": replay.base_url,
-           "YTS_REQUESTS_PER_SECOND": "0", "DAGSTER_HOME": str(home)}
+           "YTS_REQUESTS_PER_SECOND": str(REQUESTS_PER_SECOND), "DAGSTER_HOME": str(home)}
     (home / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
     return [sync(label, pages_per_run, env, work, replay) for label in ("first sync", "rerun")]
+
+
+def dlt_python() -> Path:
+    """The dlt venv's interpreter, created (and the pinned dlt installed from PyPI) on first use or a new pin."""
+    python, stamp = DLT_VENV / "bin" / "python", DLT_VENV / ".installed"
+    if not stamp.exists() or stamp.read_text() != DLT_REQUIREMENT:
+        print(f"bench_sync: installing {DLT_REQUIREMENT} into {DLT_VENV}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(DLT_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", DLT_REQUIREMENT], check=True)
+        stamp.write_text(DLT_REQUIREMENT)
+    return python
+
+
+@dataclass
+class PeerMeasure:
+    seconds: float
+    peak_bytes: int
+    api_calls: dict[str, int]
+    rows: dict[str, int]
+
+
+def measure_dlt(pg: ScratchPostgres, replay: ReplayServer, work: Path) -> PeerMeasure:
+    python, log = dlt_python(), work / "dlt.log"
+    replay.reset_counters()
+    argv = [str(python), str(BENCHMARKS / "dlt_peer.py"), replay.base_url,
+            pg.fresh_database().replace("postgresql+psycopg2://", "postgresql://"), str(work / "dlt")]
+    seconds, peak = run_command(argv, {**os.environ, "PYTHONWARNINGS": "ignore"}, log)
+    result = json.loads(log.read_text().strip().splitlines()[-1])
+    return PeerMeasure(seconds, peak, dict(replay.calls), result["rows"])
 
 
 def row(m: Measure, movies: int) -> dict[str, str]:
@@ -126,28 +165,36 @@ def row(m: Measure, movies: int) -> dict[str, str]:
         **{f"{asset} s": f"{m.asset_seconds[asset]:.1f}" for asset in ASSETS},
         "Dagster in runs s": f"{m.dagster_in_runs_seconds:.1f}",
         "outside runs s": f"{m.outside_runs_seconds:.1f}",
+        "Dagster share": f"{1 - m.page_work_seconds / m.seconds:.0%}",
         "peak MiB": f"{m.peak_bytes / 2**20:,.0f}",
         "list calls": str(m.api_calls.get("list_movies", 0)),
         "details calls": str(m.api_calls.get("movie_details", 0)),
     }
 
 
-def print_table(movies: int, measures: list[Measure]) -> None:
+def print_table(movies: int, measures: list[Measure], peer: PeerMeasure) -> None:
     rows = [row(m, movies) for m in measures]
+    rows.append({**dict.fromkeys(rows[0], "-"), "": "dlt rest_api", "wall s": f"{peer.seconds:.1f}",
+                 "movies/s": f"{movies / peer.seconds:,.0f}", "peak MiB": f"{peer.peak_bytes / 2**20:,.0f}",
+                 "list calls": str(peer.api_calls.get("list_movies", 0)),
+                 "details calls": str(peer.api_calls.get("movie_details", 0))})
     widths = {name: max(len(name), *(len(r[name]) for r in rows)) for name in rows[0]}
     print("  " + " | ".join(name.rjust(width) for name, width in widths.items()))
     for r in rows:
         print("  " + " | ".join(r[name].rjust(width) for name, width in widths.items()))
-    print("  asset s: the pages' own duration_seconds, summed. Dagster in runs: run time minus asset time "
-          "(events, logs,\n  checks, steps). Outside runs: wall minus run time (interpreter, imports, "
-          "discovery, run creation).")
+    print("  asset s: the pages' own seconds, summed (page work). Dagster in runs: run time minus page work "
+          "(events, logs,\n  checks, steps). Outside runs: wall minus run time (interpreter, imports, instance, "
+          "discovery, run creation).\n  Dagster share: (Dagster in runs + outside runs) / wall, what is not the pages' own "
+          "work.")
+    print(f"  dlt rows loaded: {', '.join(f'{table} {n}' for table, n in peer.rows.items())}")
 
 
-def verdicts(movies: int, measures: list[Measure]) -> None:
+def verdicts(measures: list[Measure], peer: PeerMeasure) -> None:
     for first, rerun in zip(measures[::2], measures[1::2]):
+        ratio, share = first.seconds / peer.seconds, rerun.seconds / first.seconds
         checks = {
-            f">= {TARGET_MOVIES_PER_SECOND} movies/s": movies / first.seconds >= TARGET_MOVIES_PER_SECOND,
-            "rerun < 1/3 of the first sync": rerun.seconds < first.seconds * TARGET_RERUN_SHARE,
+            f"first sync / dlt = {ratio:.2f} (<= {TARGET_DLT_RATIO})": ratio <= TARGET_DLT_RATIO,
+            f"rerun / first sync = {share:.2f} (<= {TARGET_RERUN_SHARE})": share <= TARGET_RERUN_SHARE,
             "rerun makes 0 details calls": rerun.api_calls.get("movie_details", 0) == 0,
             "peak memory < 1 GiB": max(first.peak_bytes, rerun.peak_bytes) < TARGET_PEAK_BYTES,
         }
@@ -157,20 +204,23 @@ def verdicts(movies: int, measures: list[Measure]) -> None:
 
 def main() -> None:
     movies = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    variants = [int(a) for a in sys.argv[2:]] or [10, 25]
+    variants = [int(a) for a in sys.argv[2:]] or [PAGES_PER_RUN]
+    print(f"bench_sync: {movies} replay movies ({-(-movies // 50)} pages), no latency, load average "
+          f"{os.getloadavg()[0]:.1f} at the start; command: YTS_API_URL=<replay> "
+          f"YTS_REQUESTS_PER_SECOND={REQUESTS_PER_SECOND} DATABASE_URL=<fresh db> DAGSTER_HOME=<fresh> "
+          f"{' '.join(['yts-pipeline', *COMMAND[1:]])} --pages-per-run N; peer: dlt rest_api (benchmarks/dlt_peer.py)")
     work = Path(tempfile.mkdtemp(prefix="yts-bench-sync-"))
-    print(f"bench_sync: {movies} replay movies ({-(-movies // 50)} pages), no latency, rate limit off; "
-          f"command: YTS_API_URL=<replay> YTS_REQUESTS_PER_SECOND=0 DATABASE_URL=<fresh db> "
-          f"DAGSTER_HOME=<fresh> {' '.join(['yts-pipeline', *COMMAND[1:]])} --pages-per-run N")
     try:
         with ScratchPostgres() as pg, ReplayServer(Catalog.synthetic(movies, seed=5)) as replay:
+            peer = measure_dlt(pg, replay, work)
             measures = [m for n in variants for m in measure(n, pg, replay, work)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print_table(movies, measures)
+    print_table(movies, measures, peer)
     print()
-    verdicts(movies, measures)
+    verdicts(measures, peer)
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

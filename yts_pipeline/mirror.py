@@ -42,6 +42,7 @@ class PageReport:
     api_retries: int = 0
     seconds: float = 0.0
     content_changed: bool | None = None
+    settled: bool | None = None  # the page needed nothing from this step: unchanged since applied, nothing pending
 
 
 def pages_for(movie_count: int, limit: int) -> list[int]:
@@ -80,20 +81,26 @@ def _report(page: int, answer: ListPage, started: float, retries: int, **extra: 
                       api_retries=retries, seconds=time.monotonic() - started, **extra)
 
 
-def load_page(db: DatabaseManager, page: int) -> ListPage:
-    """The stored raw answer of a page, parsed again."""
+def load_page(db: DatabaseManager, page: int) -> tuple[ListPage, str]:
+    """The stored raw answer of a page, parsed again, and its content hash."""
     with db.get_session() as session:
-        doc = stored.load_raw_page(session, page)
-    if doc is None:
+        found = stored.load_raw_page(session, page)
+    if found is None:
         raise PageError(f"page {page} has not been fetched yet: materialize raw_list_pages for it first")
-    return parse_list_document(doc, page)
+    doc, digest = found
+    return parse_list_document(doc, page), digest
 
 
 def save_page(db: DatabaseManager, page: int) -> PageReport:
-    """Upsert the movies a stored page lists (movies, genres, torrents); no API call."""
+    """Upsert the movies a stored page lists (movies, genres, torrents); no API call.
+
+    The answer it applied is remembered (``synced_pages``), so a rerun can skip the page while it stays so.
+    """
     started = time.monotonic()
-    answer = load_page(db, page)
+    answer, digest = load_page(db, page)
     result = db.save_movies(answer.movies, seen=True)
+    with db.get_session() as session:
+        stored.record_saved(session, page, digest)
     report = _report(page, answer, started, 0)
     report.new, report.changed, report.unchanged = len(result.created), len(result.updated), len(result.unchanged)
     report.rows_written = result.rows_written
@@ -125,6 +132,9 @@ def fetch_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh:
     failed.update({int(r.external_id): f"{r.field} {r.reason}" for r in result.rejected
                    if str(r.external_id).isdigit()})
     db.record_details_failure(failed)
+    if wanted:
+        with db.get_session() as session:
+            stored.record_rows_changed(session, page)
     for movie_id, error in failed.items():
         log.warning("page %d: details of movie %d failed, kept its list record: %s", page, movie_id, error)
     return PageReport(
@@ -133,6 +143,11 @@ def fetch_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh:
         details_calls=len(wanted), details_failed=failed, rows_written=result.rows_written,
         api_retries=client.stats.since(before)["retries"], seconds=time.monotonic() - started,
     )
+
+
+def settled_report(state: stored.PageState) -> PageReport:
+    """A step's report for a page it had nothing to do for: every stored movie it lists is unchanged."""
+    return PageReport(page=state.page, listed=state.listed, unchanged=state.listed, settled=True)
 
 
 @dataclass

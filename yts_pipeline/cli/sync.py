@@ -16,14 +16,29 @@ from typing import TextIO
 import dagster as dg
 
 from yts_pipeline import mirror
-from yts_pipeline.cli.instance import open_instance, prepare_local_instance, process_tags, release_abandoned_runs
+from yts_pipeline.cli.instance import (
+    cheap_sqlite_writes,
+    open_instance,
+    prepare_local_instance,
+    process_tags,
+    release_abandoned_runs,
+)
+from yts_pipeline.db.pages import page_states, saved_pages
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import CHECKS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
 from yts_pipeline.defs.embeddings import movie_embeddings
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, latest_page_reports, report_from_metadata
-from yts_pipeline.defs.pages import catalog_sweep
-from yts_pipeline.defs.partitions import PAGES_PER_RUN, instance_lock, key_page, page_key, range_tags, register_pages
-from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
+from yts_pipeline.defs.pages import catalog_sweep, raw_list_pages
+from yts_pipeline.defs.partitions import (
+    PAGES_PER_RUN,
+    contiguous_ranges,
+    instance_lock,
+    key_page,
+    page_key,
+    range_tags,
+    register_pages,
+)
+from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource, YtsApiResource
 from yts_pipeline.mirror import PageReport, SweepReport
 
 
@@ -33,6 +48,7 @@ class SyncTotals:
 
     pages_done: int = 0
     reports: dict[str, list[PageReport]] = field(default_factory=dict)  # asset name -> one report per page
+    settled: list[PageReport] = field(default_factory=list)  # fetch reports of pages whose later steps were skipped
     failed_pages: list[int] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     swept: bool = False
@@ -59,7 +75,8 @@ class SyncTotals:
 
     @property
     def unchanged(self) -> int:
-        return self._figure("movies", "unchanged")
+        """Movies a save found unchanged, and those of settled pages, which were not even looked at."""
+        return self._figure("movies", "unchanged") + figure_totals(self.settled)["listed"]
 
     @property
     def details_calls(self) -> int:
@@ -128,26 +145,28 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
     page was synced). ``home``: the Dagster instance (default: the local one, created if new)."""
     home = home or prepare_local_instance()
     DatabaseResource().manager()  # a database that cannot be used fails here, in one line, not in every run
-    with instance_lock(home):
-        instance = open_instance(home)  # creating a new instance's storages is check-then-act
-        released = release_abandoned_runs(instance)
-    if released:
-        out.write(f"marked {len(released)} run(s) of a killed sync as failed and freed their slots\n")
-    with instance:  # also what Dagster reads while it resolves the jobs
-        definitions = load_definitions()
-        yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
-        discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
-        new_keys = register_pages(instance, [page_key(p) for p in discovered])
-        selected = select_pages(discovered, pages, max_pages)
-        out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
-                  f"(DAGSTER_HOME={home})\n")
-        job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
-        run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
-        totals = _sync_pages(instance, job, [page_key(p) for p in selected], run_config, pages_per_run, out)
-        full_sync = pages is None and max_pages is None and not totals.failed_pages
-        after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
-        result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
-                                          raise_on_error=False)
+    with cheap_sqlite_writes(home):
+        with instance_lock(home):
+            instance = open_instance(home)  # creating a new instance's storages is check-then-act
+            released = release_abandoned_runs(instance)
+        if released:
+            out.write(f"marked {len(released)} run(s) of a killed sync as failed and freed their slots\n")
+        with instance:  # also what Dagster reads while it resolves the jobs
+            definitions = load_definitions()
+            yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
+            discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
+            new_keys = register_pages(instance, [page_key(p) for p in discovered])
+            selected = select_pages(discovered, pages, max_pages)
+            out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
+                      f"(DAGSTER_HOME={home})\n")
+            job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
+            run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
+            totals = _sync_pages(instance, job, [page_key(p) for p in selected], run_config, pages_per_run, out,
+                                 refresh=refresh)
+            full_sync = pages is None and max_pages is None and not totals.failed_pages
+            after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
+            result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
+                                              raise_on_error=False)
     totals.run_ids.append(result.run_id)
     if full_sync:
         swept = result.asset_materializations_for_node(catalog_sweep.op.name)
@@ -159,36 +178,102 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
     return totals
 
 
-def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[str], run_config: dict,
-                pages_per_run: int, out: TextIO) -> SyncTotals:
-    """Run ``job`` over ``keys`` in ranges of ``pages_per_run``; a range with a failed page is redone page by page."""
-    steps = [asset.key.to_user_string() for asset in SYNC_STEPS[job.name]]
-    totals, progress = SyncTotals(reports={step: [] for step in steps}), Progress(len(keys), out)
+class PageRuns:
+    """Runs steps of ``job`` over page ranges in-process; a range a page failed in is redone around that page.
 
-    def run(chunk: list[str]) -> tuple[dict[tuple[str, str], PageReport], set[str]]:
-        """Each page's reports, and the pages the final step materialized."""
-        result = job.execute_in_process(instance=instance, tags={**range_tags(chunk[0], chunk[-1]), **process_tags()},
-                                        run_config=run_config, raise_on_error=False)
-        totals.run_ids.append(result.run_id)
+    The redo runs each page a step failed for alone (every unfinished page, when a step failed without
+    naming its pages), and the pages only held back by it as ranges again, so one bad page costs
+    itself and a second try, not its neighbours' isolation.
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, job: dg.JobDefinition, run_config: dict, totals: SyncTotals):
+        self.instance, self.job, self.run_config, self.totals = instance, job, run_config, totals
+
+    def run(self, keys: list[str], steps: list[dg.AssetKey]) -> tuple[dict[tuple[str, str], PageReport], set[str]]:
+        """Each page's reports, and the pages the last of ``steps`` materialized."""
+        reports: dict[tuple[str, str], PageReport] = {}
+        finished: set[str] = set()
+        for start, end in contiguous_ranges(keys, max_size=max(1, len(keys))):
+            chunk = [k for k in keys if key_page(start) <= key_page(k) <= key_page(end)]
+            result, done, failed = self._execute(chunk, steps)
+            reports.update(result)
+            finished |= done
+            unfinished = [k for k in chunk if k not in done]
+            if len(chunk) == 1 or not unfinished:
+                continue
+            alone = [k for k in unfinished if failed is None or k in failed] or unfinished
+            for key in alone:
+                result, done, _ = self._execute([key], steps)
+                reports.update(result)
+                finished |= done
+            held_back = [k for k in unfinished if k not in alone]
+            if held_back:
+                result, done = self.run(held_back, steps)
+                reports.update(result)
+                finished |= done
+        return reports, finished
+
+    def _execute(self, chunk: list[str], steps: list[dg.AssetKey]
+                 ) -> tuple[dict[tuple[str, str], PageReport], set[str], set[str] | None]:
+        """One run: reports, the pages its last step materialized, and the pages its steps failed for
+        (``None`` when a step failed without naming them)."""
+        result = self.job.execute_in_process(
+            instance=self.instance, tags={**range_tags(chunk[0], chunk[-1]), **process_tags()},
+            run_config=self.run_config, raise_on_error=False,
+            asset_selection=None if len(steps) == len(SYNC_STEPS[self.job.name]) else steps)
+        self.totals.run_ids.append(result.run_id)
         finished = {event.partition for event in result.get_asset_materialization_events()
-                    if event.asset_key.to_user_string() == steps[-1]}
-        return latest_page_reports(result), finished
+                    if event.asset_key == steps[-1]}
+        failed: set[str] = set()
+        for event in result.all_events:
+            if event.is_step_failure:
+                data = event.step_failure_data.user_failure_data
+                named = data.metadata.get("failed_pages") if data else None
+                if named is None:
+                    return latest_page_reports(result), finished, None
+                failed |= set(named.value)
+        return latest_page_reports(result), finished, failed or None
 
+
+def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[str], run_config: dict,
+                pages_per_run: int, out: TextIO, *, refresh: bool = False) -> SyncTotals:
+    """Sync ``keys`` in chunks of ``pages_per_run`` consecutive pages.
+
+    A chunk none of whose pages was ever saved runs the whole chain at once. Otherwise its pages are
+    fetched first, and only those with something to do (a changed answer, rows changed behind the
+    mirror's back, details missing or failed, stale embeddings, ``refresh``) run the later steps:
+    the others are settled, and their later steps skipped at once.
+    """
+    assets = SYNC_STEPS[job.name]
+    steps = [asset.key for asset in assets]
+    names = [key.to_user_string() for key in steps]
+    totals, progress = SyncTotals(reports={name: [] for name in names}), Progress(len(keys), out)
+    runs = PageRuns(instance, job, run_config, totals)
+    db = DatabaseResource().manager()
+    model = EmbeddingModelResource().model_name() if movie_embeddings in assets else None
     for start in range(0, len(keys), pages_per_run):
         chunk = keys[start:start + pages_per_run]
-        reports, finished = run(chunk)
-        if len(chunk) > 1 and not finished.issuperset(chunk):
-            # One bad page stops the later steps of its whole run: redo those pages one by one.
-            for key in sorted(set(chunk) - finished):
-                page_reports, page_finished = run([key])
-                reports.update(page_reports)
-                finished |= page_finished
+        with db.get_session() as session:
+            seen_before = saved_pages(session, [key_page(k) for k in chunk])
+        if not seen_before:
+            reports, finished = runs.run(chunk, steps)
+        else:
+            reports, fetched = runs.run(chunk, [raw_list_pages.key])
+            with db.get_session() as session:
+                states = page_states(session, [key_page(k) for k in fetched], model)
+            todo = [k for k in chunk if k in fetched and (
+                key_page(k) not in states or not states[key_page(k)].settled(embeddings=bool(model), refresh=refresh))]
+            later, finished = runs.run(todo, steps[1:]) if todo else ({}, set())
+            reports.update(later)
+            settled = sorted(fetched - set(todo), key=key_page)
+            finished |= set(settled)
+            totals.settled += [reports[(names[0], k)] for k in settled if (names[0], k) in reports]
         for key in chunk:
             if key not in finished:
                 totals.failed_pages.append(key_page(key))
-            for step in steps:
-                if (step, key) in reports:
-                    totals.reports[step].append(reports[(step, key)])
+            for name in names:
+                if (name, key) in reports:
+                    totals.reports[name].append(reports[(name, key)])
         totals.pages_done += len(chunk)
         progress.show(totals)
     progress.done()
@@ -218,6 +303,9 @@ def print_summary(totals: SyncTotals, seconds: float) -> None:
     width = max((len(step) for step in totals.reports), default=0)
     for step, figures in totals.step_totals().items():
         print(f"  {step + ':':<{width + 1}} {describe_figures(figures)}")
+    if totals.settled:
+        print(f"  {len(totals.settled)} page(s) settled ({figure_totals(totals.settled)['listed']:g} movies): "
+              "unchanged since they were last saved and nothing pending, so their later steps were skipped")
     if totals.swept:
         print(f"full sweep: {totals.removed} movies newly marked removed, {totals.revived} back again")
     print(f"integrity checks: {totals.checks_passed} passed"

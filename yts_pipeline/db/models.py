@@ -210,6 +210,25 @@ class RawMovieDetails(Base):
     fetched_at: Mapped[datetime] = _now()
 
 
+class SyncedPage(Base):
+    """What the mirror last applied from a list page, so a rerun can tell a page that needs nothing.
+
+    ``content_hash`` is the raw answer the page's movies were saved from; ``rows_hash`` fingerprints
+    the page's stored rows as the mirror last left them (``db.pages.page_fingerprints``), so rows
+    edited or deleted behind the mirror's back are noticed; ``embedded_rows_hash`` is the fingerprint
+    the page's embeddings (``embedding_model``) were last brought up to date for.
+    """
+
+    __tablename__ = "synced_pages"
+
+    page: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    content_hash: Mapped[str]
+    rows_hash: Mapped[str]
+    embedded_rows_hash: Mapped[str | None]
+    embedding_model: Mapped[str | None]
+    updated_at: Mapped[datetime] = _now()
+
+
 MOVIE_TABLES = ("movies", "genres", "movie_genres", "casts", "movie_casts", "torrents", "movie_embeddings",
                 "movie_plot_embeddings")
-ALL_TABLES = (*MOVIE_TABLES, "raw_list_pages", "raw_movie_details")
+ALL_TABLES = (*MOVIE_TABLES, "raw_list_pages", "raw_movie_details", "synced_pages")

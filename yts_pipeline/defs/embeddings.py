@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from yts_pipeline.db.pages import page_external_ids
-from yts_pipeline.defs.pages import movie_details
+from yts_pipeline.db.pages import page_external_ids, page_fingerprints, record_embedded
+from yts_pipeline.defs.pages import movie_details, range_states
 from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_page
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
 from yts_pipeline.search.embed import embed_movies, embedding_coverage_problems
@@ -13,22 +13,38 @@ from yts_pipeline.search.embed import embed_movies, embedding_coverage_problems
           kinds={"pytorch", "postgres"})
 def movie_embeddings(context: dg.AssetExecutionContext, database: DatabaseResource,
                      embedding_model: EmbeddingModelResource) -> dg.MaterializeResult:
-    """One vector per movie of the pages (title, year, genres, summary, top cast), in pgvector."""
-    db, model = database.manager(), embedding_model.model()
+    """One vector per movie of the pages (title, year, genres, summary, top cast), in pgvector.
+
+    Pages whose vectors are up to date for their current rows and model are not looked at again
+    (and the model is not even loaded when no page of the range needs it).
+    """
+    db, model_name = database.manager(), embedding_model.model_name()
+    states = range_states(context, database, model_name)
     pages = [key_page(k) for k in context.partition_keys]
-    with db.get_session() as session:
-        external_ids = [i for ids in page_external_ids(session, pages).values() for i in ids]
-    context.log.info(f"embedding the {len(external_ids)} movies of {len(pages)} page(s) with {model.name}")
-    result = embed_movies(db, model, external_ids)
-    context.log.info(f"embedded {result.embedded}, skipped {result.skipped} unchanged, "
-                     f"{result.sentences_per_second} sentences/s ({result.seconds} s)")
+    stale = [p for p in pages if p not in states or states[p].needs_embeddings]
+    embedded, skipped = 0, sum(states[p].listed for p in pages if p not in stale)  # up to date, not looked at
+    seconds = sentences_per_second = 0.0
+    if stale:
+        model = embedding_model.model()
+        with db.get_session() as session:
+            fingerprints = page_fingerprints(session, stale)  # before encoding: a change meanwhile stays stale
+            external_ids = [i for ids in page_external_ids(session, stale).values() for i in ids]
+        result = embed_movies(db, model, external_ids)
+        with db.get_session() as session:
+            record_embedded(session, fingerprints, model.name)
+        embedded, skipped = result.embedded, skipped + result.skipped
+        seconds, sentences_per_second = result.seconds, result.sentences_per_second
+    context.log.info(f"{len(stale)} of {len(pages)} page(s) to embed with {model_name}: embedded {embedded}, "
+                     f"skipped {skipped} unchanged, {sentences_per_second} sentences/s ({seconds} s)")
+    for key in context.partition_keys:
+        context.add_asset_metadata({"settled": key_page(key) not in stale}, partition_key=key)
     return dg.MaterializeResult(metadata={
         "pages": ", ".join(map(str, pages)),
-        "model": result.model,
-        "embedded": result.embedded,
-        "skipped": result.skipped,
-        "seconds": result.seconds,
-        "sentences_per_second": result.sentences_per_second,
+        "model": model_name,
+        "embedded": embedded,
+        "skipped": skipped,
+        "seconds": seconds,
+        "sentences_per_second": sentences_per_second,
     })
 
 

@@ -19,8 +19,8 @@ from yts_pipeline.mirror import PageError, PageReport
 
 R = TypeVar("R")
 FIGURES = tuple(field.name for field in dataclasses.fields(PageReport) if field.name != "page")  # what sums
-PREVIEW_ROWS = 50
-LABELS = {"content_changed": "page(s) with new content"}
+PROGRESS_EVERY_SECONDS = 15.0  # a long step logs how far it got at most this often
+LABELS = {"content_changed": "page(s) with new content", "settled": "page(s) settled (nothing to do)"}
 
 
 def _metadata_value(value: Any) -> dg.MetadataValue:
@@ -83,27 +83,11 @@ def describe_figures(totals: Mapping[str, int | float]) -> str:
     return ", ".join(parts) or "nothing to do"
 
 
-def summary_line(step: str, report: PageReport) -> str:
-    return f"{step} page {report.page}: {describe_figures(figure_totals([report]))}"
-
-
-def _preview(reports: list[PageReport]) -> str:
-    """A markdown table of the pages of a range run, one row per page."""
-    columns = ("page", *FIGURES)
-    rows = [[report.page, *figure_totals([report]).values()] for report in reports[:PREVIEW_ROWS]]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(f"{cell:g}" for cell in row) + " |" for row in rows]
-    if len(reports) > PREVIEW_ROWS:
-        lines.append(f"| ... {len(reports) - PREVIEW_ROWS} more pages | |")
-    return "\n".join(lines)
-
-
-def range_metadata(reports: list[PageReport]) -> dict[str, dg.MetadataValue]:
-    """The figures of a range run as a whole: totals and a preview table (each page has its own event too)."""
-    totals = figure_totals(reports)
-    return {"pages": dg.MetadataValue.text(", ".join(str(r.page) for r in reports)),
-            **{f"total_{name}": _metadata_value(value) for name, value in totals.items()},
-            "preview": dg.MetadataValue.md(_preview(reports))}
+def summary_line(step: str, reports: list[PageReport]) -> str:
+    """``"save pages 1-25: 1250 listed, ..."``: a step's figures over its pages, for the run log."""
+    pages = [report.page for report in reports]
+    where = f"page {pages[0]}" if len(pages) == 1 else f"{len(pages)} pages {min(pages)}-{max(pages)}"
+    return f"{step} {where}: {describe_figures(figure_totals(reports))}"
 
 
 def latest_page_reports(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], PageReport]:
@@ -119,38 +103,39 @@ def latest_page_reports(result: dg.ExecuteInProcessResult) -> dict[tuple[str, st
 
 def materialize_pages(context: dg.AssetExecutionContext, step: str,
                       work: Callable[[int], PageReport]) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
-    """Run ``work`` for every page of the run's partition range, reporting each page on its own.
+    """Run ``work`` for every page of the run's partition range: one materialization per page.
 
-    A page that fails (``PageError``) does not stop the others: the good pages are recorded as
-    materialized and the step then fails naming the bad ones, so a retry redoes only those.
+    Each page's figures go onto its own partition's materialization (``add_asset_metadata``), so a
+    range run records every page once, with that page's numbers. The run log says each thing once:
+    the step's totals at the end, how far it got every ``PROGRESS_EVERY_SECONDS`` of a long step,
+    and each failure (every log line is an event the instance stores, so not one per page). A page
+    that fails (``PageError``) does not stop the others: the good pages are recorded as materialized
+    and the step then fails naming the bad ones, so a retry redoes only those.
     """
     keys = context.partition_keys
     reports: dict[str, PageReport] = {}
     errors: dict[str, str] = {}
-    started = time.monotonic()
-    context.log.info(f"{step}: {len(keys)} page(s), {keys[0]}..{keys[-1]}" if keys else f"{step}: no pages")
+    started = last_progress = time.monotonic()
     for index, key in enumerate(keys, 1):
         try:
-            report = work(key_page(key))
+            reports[key] = work(key_page(key))
         except PageError as exc:
             errors[key] = str(exc)
             context.log.error(f"{step} page {key_page(key)} failed: {exc}")
-            continue
-        reports[key] = report
-        elapsed = time.monotonic() - started
-        eta = elapsed / index * (len(keys) - index)
-        context.log.info(f"[{index}/{len(keys)}, ETA {eta:.0f} s] " + summary_line(step, report))
+        now = time.monotonic()
+        if index < len(keys) and now - last_progress >= PROGRESS_EVERY_SECONDS:
+            last_progress, eta = now, (now - started) / index * (len(keys) - index)
+            context.log.info(f"{step}: {index}/{len(keys)} pages done, ETA {eta:.0f} s")
+    if reports:
+        context.log.info(summary_line(step, list(reports.values())))
     if errors:
-        for key, report in reports.items():
+        for key, report in reports.items():  # no output follows, so these are the pages' only events
             yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=report_metadata(report))
         raise dg.Failure(
             description=f"{step}: {len(errors)} of {len(keys)} page(s) failed: "
                         + "; ".join(f"{k}: {v}" for k, v in errors.items()),
             metadata={"failed_pages": dg.MetadataValue.json(errors)},
         )
-    if len(keys) == 1:
-        yield dg.MaterializeResult(metadata=report_metadata(*reports.values()))
-        return
-    yield dg.MaterializeResult(metadata=range_metadata(list(reports.values())))
     for key, report in reports.items():
-        yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=report_metadata(report))
+        context.add_asset_metadata(report_metadata(report), partition_key=key)
+    yield dg.MaterializeResult()

@@ -6,8 +6,9 @@ from datetime import timedelta
 import dagster as dg
 
 from yts_pipeline import mirror
+from yts_pipeline.db.pages import PageState, page_states
 from yts_pipeline.defs.page_reports import materialize_pages, report_metadata
-from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES
+from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_page
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
 GROUP = "yts_mirror"
@@ -30,12 +31,27 @@ def raw_list_pages(context: dg.AssetExecutionContext, database: DatabaseResource
     yield from materialize_pages(context, "fetch", lambda page: mirror.fetch_page(client, db, page, limit))
 
 
+def range_states(context: dg.AssetExecutionContext, database: DatabaseResource,
+                 embedding_model: str | None = None) -> dict[int, PageState]:
+    """What each page of the run's range still needs, in one query: a step skips the pages it has nothing for."""
+    with database.manager().get_session() as session:
+        return page_states(session, [key_page(k) for k in context.partition_keys], embedding_model)
+
+
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[raw_list_pages], group_name=GROUP,
           kinds={"postgres"})
 def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Events:
-    """The movie tables (movies, genres, torrents) upserted from the stored pages; no API call."""
-    db = database.manager()
-    yield from materialize_pages(context, "save", lambda page: mirror.save_page(db, page))
+    """The movie tables (movies, genres, torrents) upserted from the stored pages; no API call.
+
+    A page whose answer was already applied, with its rows as the mirror left them, is not saved again.
+    """
+    db, states = database.manager(), range_states(context, database)
+
+    def save(page: int) -> mirror.PageReport:
+        state = states.get(page)
+        return mirror.save_page(db, page) if state is None or state.needs_save else mirror.settled_report(state)
+
+    yield from materialize_pages(context, "save", save)
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[movies], pool=API_POOL, group_name=GROUP,
@@ -43,9 +59,15 @@ def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Eve
 def movie_details(context: dg.AssetExecutionContext, config: DetailsConfig, database: DatabaseResource,
                   yts_api: YtsApiResource) -> Events:
     """Cast, characters, screenshots and descriptions for the page's movies that have no details yet."""
-    client, db = yts_api.client(), database.manager()
-    yield from materialize_pages(
-        context, "details", lambda page: mirror.fetch_details(client, db, page, refresh=config.refresh))
+    client, db, states = yts_api.client(), database.manager(), range_states(context, database)
+
+    def details(page: int) -> mirror.PageReport:
+        state = states.get(page)
+        if state is None or state.needs_details or config.refresh:
+            return mirror.fetch_details(client, db, page, refresh=config.refresh)
+        return mirror.settled_report(state)
+
+    yield from materialize_pages(context, "details", details)
 
 
 class SweepConfig(dg.Config):

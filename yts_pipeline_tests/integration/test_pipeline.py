@@ -54,6 +54,67 @@ def test_rerun_makes_no_details_calls_and_writes_nothing(pipeline_env, database_
     assert canonical_dump(database_url) == before
 
 
+def test_a_rerun_skips_settled_pages_but_not_what_is_pending(pipeline_env, database_url, replay_server) -> None:
+    """The skip's boundaries: rows deleted or edited behind the mirror's back, a failed details call,
+    ``--refresh`` and embeddings never made all keep a page from being skipped; nothing else does."""
+    sync()
+    catalog, db = replay_server.catalog, DatabaseManager(database_url)
+    page_one, page_two, page_three = catalog.ids()[:50], catalog.ids()[50:100], catalog.ids()[100:]
+    try:
+        clean = canonical_dump(database_url)
+        with db.get_session() as session:
+            session.execute(text("DELETE FROM movies WHERE external_id = :id"), {"id": page_one[0]})
+            session.execute(text("UPDATE torrents SET seeds = seeds + 1 WHERE movie_id = "
+                                 "(SELECT id FROM movies WHERE external_id = :id)"), {"id": page_two[0]})
+        replay_server.reset_counters()
+        totals = sync()
+        assert [r.page for r in totals.settled] == [3]
+        assert list(replay_server.details_calls) == [page_one[0]]  # the deleted movie is back, with its details
+        assert canonical_dump(database_url) == clean
+
+        with db.get_session() as session:
+            session.execute(text("UPDATE movies SET details_error = 'timeout' WHERE external_id = :id"),
+                            {"id": page_three[0]})
+        replay_server.reset_counters()
+        totals = sync()
+        assert [r.page for r in totals.settled] == [1, 2] and list(replay_server.details_calls) == [page_three[0]]
+
+        replay_server.reset_counters()
+        totals = sync(refresh=True)
+        assert totals.settled == [] and replay_server.calls["movie_details"] == 120
+
+        with db.get_session() as session:
+            session.execute(text("TRUNCATE movies CASCADE"))
+        totals = sync()
+        assert totals.settled == [] and totals.new == 120
+        assert canonical_dump(database_url) == clean
+
+        unembedded = run_sync(out=io.StringIO(), pages=(1, 1))  # embeddings were skipped so far
+        assert unembedded.settled == [] and db.get_stats()["embeddings"] == 50
+    finally:
+        db.close_all()
+
+
+def test_a_page_where_one_torrents_seeds_changed_is_applied(pipeline_env, database_url, replay_server) -> None:
+    """The smallest change the API makes (one torrent's seeds) un-settles its page, and only that page."""
+    sync()
+    catalog = replay_server.catalog
+    movie_id = next(i for i in catalog.ids()[50:100] if len(catalog.movie(i).get("torrents", [])) == 1)  # page 2
+    catalog.set_seeds(movie_id, seeds=4321, peers=99)
+    replay_server.reset_counters()
+    totals = sync()
+    assert [r.page for r in totals.settled] == [1, 3]
+    assert (totals.changed, totals.new, replay_server.calls["movie_details"]) == (1, 0, 0)
+    db = DatabaseManager(database_url)
+    try:
+        with db.get_session() as session:
+            seeds = session.execute(select(Torrent.seeds, Torrent.peers).join(Movie).where(
+                Movie.external_id == movie_id)).all()
+        assert seeds == [(4321, 99)]
+    finally:
+        db.close_all()
+
+
 def test_catalog_changes_are_discovered_and_applied(pipeline_env, database_url, replay_server) -> None:
     sync()
     catalog = replay_server.catalog
@@ -200,9 +261,17 @@ def test_sync_with_embeddings_embeds_each_movie_once(pipeline_env, database_url,
             asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=1).records[0]
         return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
+    def embedding_runs() -> int:
+        return len(instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=100).records)
+
     assert latest_embedding_metadata()["embedded"] == 50
+    again = run_sync(out=io.StringIO(), pages=(1, 1))
+    assert [r.page for r in again.settled] == [1] and embedding_runs() == 1  # nothing pending: not even looked at
+    changed = replay_server.catalog.ids()[3]
+    replay_server.catalog.update_movie(changed, summary="A new summary, so a new embedding document.")
     run_sync(out=io.StringIO(), pages=(1, 1))
-    assert (latest_embedding_metadata()["embedded"], latest_embedding_metadata()["skipped"]) == (0, 50)
+    assert (latest_embedding_metadata()["embedded"], latest_embedding_metadata()["skipped"]) == (1, 49)
     db = DatabaseManager(database_url)
     try:
         assert db.get_stats()["embeddings"] == 50

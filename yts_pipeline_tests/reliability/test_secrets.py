@@ -154,9 +154,10 @@ def test_the_ui_and_the_replay_api_bind_to_loopback(scenario, monkeypatch, procs
     assert parser.parse_args(["replay-api"]).host == "127.0.0.1"
     started = []
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(os, "execv", lambda path, args: started.append(args))
+    monkeypatch.setattr(os, "execve", lambda path, args, env: started.append(args))
+    monkeypatch.chdir(os.getcwd())  # `ui` changes into the checkout before it execs dg
     assert main(["ui"]) == 0
-    assert started and started[0][started[0].index("-h") + 1] == "127.0.0.1"
+    assert started and started[0][started[0].index("--host") + 1] == "127.0.0.1"
     with ReplayServer(Catalog.synthetic(5, seed=1)) as server:
         assert server._httpd.server_address[0] == "127.0.0.1"
     replay = subprocess.Popen([CLI, "replay-api", "--port", "0", "--movies", "5"], stdout=subprocess.PIPE,
