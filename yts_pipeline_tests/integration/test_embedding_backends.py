@@ -50,7 +50,7 @@ def fresh_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def replay_documents(db, n_movies: int, seed: int = 5) -> list[str]:
-    """The texts ``embed_movies`` would encode for a synthetic replay catalog saved into ``db``."""
+    """The texts ``embed_movies`` would encode for a synthetic replay catalog saved into ``db`` (two per movie)."""
     catalog = Catalog.synthetic(n_movies, seed=seed)
     db.save_movies([catalog.movie(movie_id) for movie_id in catalog.ids()])
     return [doc.text for doc in pending_documents(db, PACKAGED_MODEL_NAME)[0]]
@@ -65,7 +65,7 @@ def run_python(code: str, **env: str) -> str:
 
 def test_openvino_gives_torchs_vectors_on_the_replay_catalog(db, torch_model, openvino_model) -> None:
     texts = replay_documents(db, REPLAY_MOVIES)
-    assert len(texts) == REPLAY_MOVIES
+    assert len(texts) == 2 * REPLAY_MOVIES  # each movie's search document and its plot document
     expected, found = torch_model.encode(texts, batch_size=32), openvino_model.encode(texts, batch_size=32)
     assert (torch_model.backend, openvino_model.backend) == ("torch", "openvino")
     assert found.dtype == np.float32 and found.shape == expected.shape
