@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import logging
 import os
@@ -46,6 +47,23 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, database_url: str | None =
     finally:
         signal.signal(signal.SIGTERM, previous)
     log.info("stopped")
+    if app.state.model.status == "loading":
+        _exit_under_the_loading_model()
+
+
+def _exit_under_the_loading_model() -> None:
+    """End the process now, though the embedding model is still loading in its thread.
+
+    That load (torch, the ONNX export, OpenVINO's compile) runs in native code that cannot be
+    interrupted, and the interpreter's normal exit under it aborts ("terminate called without an
+    active exception", status -6). So the exit handlers run here (database pools, the embedded
+    Postgres), then the process ends with status 0. A half-written export is only a staging folder,
+    which the next export removes.
+    """
+    log.info("the embedding model was still loading: exiting without waiting for it")
+    logging.shutdown()
+    atexit._run_exitfuncs()
+    os._exit(0)
 
 
 def _is_loopback(host: str) -> bool:

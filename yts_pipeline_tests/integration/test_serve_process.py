@@ -15,7 +15,8 @@ from yts_pipeline_tests.support.serving import ServerProcess
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_it_serves_on_loopback_logs_each_request_and_stops_cleanly(tmp_path: Path, database_url: str, sig) -> None:
-    server = ServerProcess(tmp_path / "serve.log", database_url)
+    # a data dir without the model's export: the model is still loading (exporting) when the server stops
+    server = ServerProcess(tmp_path / "serve.log", database_url, env={"YTS_DATA_DIR": str(tmp_path / "data")})
     try:
         server.wait_until_listening()
         health = requests.get(f"{server.base_url}/health", timeout=10)
@@ -28,6 +29,7 @@ def test_it_serves_on_loopback_logs_each_request_and_stops_cleanly(tmp_path: Pat
         status = server.stop(sig)
     assert status == 0, server.log
     log = server.log
+    assert "the embedding model was still loading: exiting without waiting for it" in log
     assert '"GET /health" 200' in log and '"GET /api/movies/0" 422' in log
     assert log.count("\"GET /health\"") == 2  # wait_until_listening asked once too
     assert "stopped" in log and "Traceback" not in log
