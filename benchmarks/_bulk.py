@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 
 import numpy as np
+from sqlalchemy import text
 
-from yts_pipeline.db.models import EMBEDDING_DIMENSIONS
+from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, MovieEmbedding, MoviePlotEmbedding
+
+VECTOR_TABLES = (MovieEmbedding, MoviePlotEmbedding)
 
 TOPICS = 500
 
@@ -37,3 +42,20 @@ def copy_vectors(cursor, table: str, movie_ids: np.ndarray, vectors: np.ndarray,
     data = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + rows.tobytes() + struct.pack(">h", -1)
     cursor.copy_expert(f"COPY {table} (movie_id, embedding, model, content_hash) FROM STDIN WITH (FORMAT binary)",
                        io.BytesIO(data))
+
+
+def build_vector_indexes(db: DatabaseManager) -> float:
+    """The HNSW indexes of both vector tables, built after the COPY (much faster than row by row), then ANALYZE.
+
+    Returns the seconds the indexes took.
+    """
+    started = time.perf_counter()
+    with db.engine.begin() as conn:
+        conn.execute(text("SET maintenance_work_mem = '1GB'"))
+        for table in VECTOR_TABLES:
+            for index in table.__table__.indexes:
+                index.create(conn)
+    built = time.perf_counter() - started
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return built

@@ -24,13 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bulk import copy_vectors, synthetic_vectors  # noqa: E402
+from _bulk import VECTOR_TABLES, build_vector_indexes, copy_vectors, synthetic_vectors  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
-from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, MovieEmbedding, MoviePlotEmbedding  # noqa: E402
+from yts_pipeline.db.models import EMBEDDING_DIMENSIONS  # noqa: E402
 from yts_pipeline.search import sql  # noqa: E402
 from yts_pipeline.search.model import EmbeddingModel, get_model  # noqa: E402
 from yts_pipeline.search.queries import Filters, search, similar  # noqa: E402
@@ -40,7 +40,6 @@ QUERIES = 200
 WARMUP = 20
 K = 10
 MODEL_NAME = "bench-synthetic"
-VECTOR_TABLES = (MovieEmbedding, MoviePlotEmbedding)
 
 
 def load_catalog(db: DatabaseManager, vectors: np.ndarray) -> float:
@@ -63,16 +62,7 @@ def load_catalog(db: DatabaseManager, vectors: np.ndarray) -> float:
         raw.commit()
     finally:
         raw.close()
-    started = time.perf_counter()
-    with db.engine.begin() as conn:
-        conn.execute(text("SET maintenance_work_mem = '1GB'"))
-        for table in VECTOR_TABLES:
-            for index in table.__table__.indexes:
-                index.create(conn)
-    built = time.perf_counter() - started
-    with db.engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    return built
+    return build_vector_indexes(db)
 
 
 class QueryVectors:

@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bulk import copy_vectors, synthetic_vectors  # noqa: E402
+from _bulk import build_vector_indexes, copy_vectors, synthetic_vectors  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -276,16 +276,7 @@ def bulk_load(db: DatabaseManager, n: int) -> float:
         raw.commit()
     finally:
         raw.close()
-    started = time.perf_counter()
-    with db.engine.begin() as conn:
-        conn.execute(text("SET maintenance_work_mem = '1GB'"))
-        for table in (MovieEmbedding, MoviePlotEmbedding):
-            for index in table.__table__.indexes:
-                index.create(conn)
-    built = time.perf_counter() - started
-    with db.engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    return built
+    return build_vector_indexes(db)
 
 
 def _server_cpu(pg: ScratchPostgres, db: DatabaseManager) -> float:
