@@ -160,13 +160,18 @@ def _discard(folder: Path) -> None:
         found = _processes_using(folder)
         if not found:
             break
-        for process in found:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(found, timeout=10)
+        kill_and_wait(found)
     shutil.rmtree(folder)
+
+
+def kill_and_wait(processes: list[psutil.Process]) -> None:
+    """SIGKILL ``processes`` (those already gone are skipped) and wait up to 10 s for them to end."""
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=10)
 
 
 def _processes_using(folder: Path) -> list[psutil.Process]:

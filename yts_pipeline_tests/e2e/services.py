@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import dagster as dg
 import psutil
 import pytest
 import requests
+
+from yts_pipeline_tests.support.ports import free_port
 
 HOST = "127.0.0.1"
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -51,12 +52,6 @@ query BackfillStatus($backfillId: String!) {
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class Service:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from yts_pipeline_tests.support.ports import free_port
+
 FAST_RETRIES = {"YTS_HTTP_ATTEMPTS": "2", "YTS_BACKOFF_SECONDS": "0.01", "YTS_MAX_BACKOFF_SECONDS": "0.02",
                 "YTS_REQUESTS_PER_SECOND": "0", "YTS_HTTP_TIMEOUT": "0.5"}
 NO_PGVECTOR = 1018  # the key a pgvector-less copy of the server binaries is registered under
@@ -37,12 +39,6 @@ def one_error_line(done: subprocess.CompletedProcess, status: int) -> str:
     assert done.returncode == status, done.stdout + done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     return done.stderr.strip().splitlines()[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import psutil
 import pytest
 from sqlalchemy import text
 
+from yts_pipeline.db.embedded import kill_and_wait
 from yts_pipeline_tests.reliability.support import (
     Proc,
     Processes,
@@ -87,15 +88,6 @@ def freeze(processes: list[psutil.Process]) -> list[psutil.Process]:
     return frozen
 
 
-def kill_all(processes: list[psutil.Process]) -> None:
-    for process in processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(processes, timeout=10)
-
-
 # -- the steps, reached in the harness (Python) or by freezing the program that runs it -------------------
 
 def paused_in_python(step: str) -> Callable:
@@ -139,7 +131,7 @@ def standalone_backend_in(folder_of: Callable[[Path], Path], pause_at: str | Non
                           "initdb's standalone backend", 0.0005)
         assert frozen is not True, harness.describe()
         if lock_file(folder)[:1] != [f"-{frozen[0].pid}"]:
-            kill_all(frozen + descendants(harness))
+            kill_and_wait(frozen + descendants(harness))
             raise Missed("the backend ended before it was frozen")
         return frozen + freeze(descendants(harness))
 
@@ -163,7 +155,7 @@ def postmaster_before(socket: bool) -> Callable:
         assert frozen is not True, harness.describe()
         lines = lock_file(pgdata)
         if listening(lines) != socket or lines[7:8] and lines[7].strip() == "ready":
-            kill_all(frozen + descendants(harness))
+            kill_and_wait(frozen + descendants(harness))
             raise Missed(f"postmaster.pid was {lines} when the postmaster was frozen")
         return frozen
 
@@ -190,7 +182,7 @@ def interrupt(mode: str, harness: Proc, frozen: list[psutil.Process], data_dir: 
     elif mode == EVERYTHING:
         started = descendants(harness)
         harness.kill9()
-        kill_all(frozen + started + programs_in(data_dir))
+        kill_and_wait(frozen + started + programs_in(data_dir))
     else:
         os.killpg(harness.pid, signal.SIGINT)
         for process in frozen:
@@ -269,7 +261,7 @@ def stopped_at(procs: Processes, step: str, prepare: Callable[[Path], None] | No
                 yield data_dir, harness, frozen, attempt
                 return
             finally:
-                kill_all(programs_in(data_dir))
+                kill_and_wait(programs_in(data_dir))
     pytest.fail(f"could not freeze the start at {step!r} in {attempts} attempts")
 
 

@@ -22,7 +22,6 @@ from yts_pipeline.cli.main import build_parser, main
 from yts_pipeline.db.errors import DatabaseError
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.yts.replay import Catalog, ReplayServer
-from yts_pipeline_tests.e2e.services import free_port
 from yts_pipeline_tests.reliability.support import (
     CLI,
     cli_env,
@@ -33,6 +32,7 @@ from yts_pipeline_tests.reliability.support import (
     stop_embedded,
     wait_for,
 )
+from yts_pipeline_tests.support.ports import free_port
 
 MARK = "s3cr3tZq7"  # in every password below: found anywhere, some of a password leaked
 PASSWORD = f"Pw:{MARK}/p@ss%w0rd"  # characters a URL must encode

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import requests
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import EmbeddingModel, embed_movies
 from yts_pipeline.yts.replay import Catalog
+from yts_pipeline_tests.support.ports import free_port
 
 MOVIES = 80
 SEED = 12
@@ -52,9 +52,7 @@ class ServerProcess:
     """``python -m yts_pipeline.serve`` as its own process on a free loopback port, its log in a file."""
 
     def __init__(self, log_path: Path, database_url: str, *args: str, env: dict[str, str] | None = None):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")

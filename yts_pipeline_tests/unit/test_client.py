@@ -7,7 +7,6 @@ import http.client
 import json
 import logging
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from yts_pipeline.yts.ratelimit import (
 )
 from yts_pipeline.yts.replay import Catalog, ReplayServer
 from yts_pipeline.yts.replay.server import busiest_window
+from yts_pipeline_tests.support.ports import free_port
 from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
 FAST = ApiSettings(base_urls=("http://127.0.0.1:9/api/v2/",), requests_per_second=0, detail_workers=2,
@@ -54,10 +54,7 @@ def settings_for(*base_urls: str, **changes: object) -> ApiSettings:
 
 def closed_port_url() -> str:
     """A base URL on a loopback port nobody listens on: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/api/v2/"
+    return f"http://127.0.0.1:{free_port()}/api/v2/"
 
 
 @contextmanager
