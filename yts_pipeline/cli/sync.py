@@ -235,14 +235,20 @@ class PageRuns:
         return latest_page_reports(result), finished, failed or None
 
 
+# A run that only fetches pages saved before takes this many times the pages of a run of the whole chain:
+# on a rerun most pages are settled after the fetch, so the runs' fixed cost is most of the time.
+FETCH_RUN_FACTOR = 4
+
+
 def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[str], run_config: dict,
                 pages_per_run: int, out: TextIO, *, refresh: bool = False) -> SyncTotals:
-    """Sync ``keys`` in chunks of ``pages_per_run`` consecutive pages.
+    """Sync ``keys`` in runs of up to ``pages_per_run`` consecutive pages.
 
-    A chunk none of whose pages was ever saved runs the whole chain at once. Otherwise its pages are
-    fetched first, and only those with something to do (a changed answer, rows changed behind the
-    mirror's back, details missing or failed, stale embeddings, ``refresh``) run the later steps:
-    the others are settled, and their later steps skipped at once.
+    A stretch of pages none of which was ever saved runs the whole chain, a run per ``pages_per_run``.
+    Otherwise the stretch's pages are fetched first, in one run of up to ``FETCH_RUN_FACTOR`` times as
+    many pages, and only those with something to do (a changed answer, rows changed behind the
+    mirror's back, details missing or failed, stale embeddings, ``refresh``) run the later steps, a
+    run per ``pages_per_run``: the others are settled, and their later steps skipped at once.
     """
     assets = SYNC_STEPS[job.name]
     steps = [asset.key for asset in assets]
@@ -251,23 +257,8 @@ def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[
     runs = PageRuns(instance, job, run_config, totals)
     db = DatabaseResource().manager()
     model = EmbeddingModelResource().model_name() if movie_embeddings in assets else None
-    for start in range(0, len(keys), pages_per_run):
-        chunk = keys[start:start + pages_per_run]
-        with db.get_session() as session:
-            seen_before = saved_pages(session, [key_page(k) for k in chunk])
-        if not seen_before:
-            reports, finished = runs.run(chunk, steps)
-        else:
-            reports, fetched = runs.run(chunk, [raw_list_pages.key])
-            with db.get_session() as session:
-                states = page_states(session, [key_page(k) for k in fetched], model)
-            todo = [k for k in chunk if k in fetched and (
-                key_page(k) not in states or not states[key_page(k)].settled(embeddings=bool(model), refresh=refresh))]
-            later, finished = runs.run(todo, steps[1:]) if todo else ({}, set())
-            reports.update(later)
-            settled = sorted(fetched - set(todo), key=key_page)
-            finished |= set(settled)
-            totals.settled += [reports[(names[0], k)] for k in settled if (names[0], k) in reports]
+
+    def tally(chunk: list[str], reports: dict[tuple[str, str], PageReport], finished: set[str]) -> None:
         for key in chunk:
             if key not in finished:
                 totals.failed_pages.append(key_page(key))
@@ -276,8 +267,33 @@ def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[
                     totals.reports[name].append(reports[(name, key)])
         totals.pages_done += len(chunk)
         progress.show(totals)
+
+    stretch_size = pages_per_run * FETCH_RUN_FACTOR
+    for stretch in _chunks(keys, stretch_size):
+        with db.get_session() as session:
+            seen_before = saved_pages(session, [key_page(k) for k in stretch])
+        if not seen_before:
+            for chunk in _chunks(stretch, pages_per_run):
+                tally(chunk, *runs.run(chunk, steps))
+            continue
+        fetches, fetched = runs.run(stretch, [raw_list_pages.key])
+        with db.get_session() as session:
+            states = page_states(session, [key_page(k) for k in fetched], model)
+        todo = [k for k in stretch if k in fetched and (
+            key_page(k) not in states or not states[key_page(k)].settled(embeddings=bool(model), refresh=refresh))]
+        for chunk in _chunks(todo, pages_per_run):
+            later, finished = runs.run(chunk, steps[1:])
+            tally(chunk, {**{r: fetches[r] for r in fetches if r[1] in chunk}, **later}, finished)
+        settled = [k for k in stretch if k in fetched and k not in todo]
+        totals.settled += [fetches[(names[0], k)] for k in settled if (names[0], k) in fetches]
+        tally([k for k in stretch if k not in todo], fetches, set(settled))
     progress.done()
+    totals.failed_pages.sort()
     return totals
+
+
+def _chunks(keys: list[str], size: int) -> list[list[str]]:
+    return [keys[start:start + size] for start in range(0, len(keys), size)]
 
 
 def _tally_checks(result: dg.ExecuteInProcessResult, totals: SyncTotals, *, skip_embeddings: bool) -> None:

@@ -11,6 +11,7 @@ exits; with ``hold`` it then stays until SIGTERM (and exits cleanly, releasing i
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import sys
@@ -54,6 +55,7 @@ def main(data_dir: Path, pause_at: str | None) -> None:
         owner, name = targets[pause_at]
         setattr(owner, name, _pause(pause_at))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a test that finds it hung asks where
     manager = DatabaseManager(settings=DatabaseSettings(url=None, data_dir=data_dir))
     print(f"started {manager.url}", flush=True)
     while pause_at == "hold":

@@ -187,7 +187,13 @@ def interrupt(mode: str, harness: Proc, frozen: list[psutil.Process], data_dir: 
         os.killpg(harness.pid, signal.SIGINT)
         for process in frozen:
             _resume(process)
-        harness.wait(60)
+        try:
+            harness.wait(60)
+        except AssertionError:  # once seen in a whole `make reliability` run, never alone: show where it hangs
+            os.kill(harness.pid, signal.SIGUSR1)  # the harness dumps every thread's stack (faulthandler)
+            time.sleep(2)
+            raise AssertionError(f"harness still running 60 s after Ctrl-C; stderr with its threads' stacks:\n"
+                                 f"{harness.stderr()[-6000:]}") from None
 
 
 def _resume(process: psutil.Process) -> None:
