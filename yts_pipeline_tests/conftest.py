@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,11 @@ from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
 TEMPLATE = "yts_template"
+
+# A test run started in the background (`nohup make reliability &`, `cmd &` in a script) inherits SIGINT
+# ignored, and so would every process a test starts, which then shrugs off the Ctrl-C a test sends it.
+# The tests' processes take SIGINT as from a terminal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
