@@ -54,6 +54,15 @@ def test_rerun_makes_no_details_calls_and_writes_nothing(pipeline_env, database_
     assert canonical_dump(database_url) == before
 
 
+def test_a_rerun_fetches_saved_pages_in_longer_runs(pipeline_env, replay_server) -> None:
+    """Pages saved before are fetched in runs of FETCH_RUN_FACTOR times --pages-per-run, so a rerun
+    pays a run's fixed cost once for these 3 pages, not once per page."""
+    first = sync(pages_per_run=1)
+    again = sync(pages_per_run=1)
+    assert len(first.run_ids) == 3 + 1  # a run of the whole chain per page, then the sweep
+    assert len(again.run_ids) == 1 + 1 and [r.page for r in again.settled] == [1, 2, 3]
+
+
 def test_a_rerun_skips_settled_pages_but_not_what_is_pending(pipeline_env, database_url, replay_server) -> None:
     """The skip's boundaries: rows deleted or edited behind the mirror's back, a failed details call,
     ``--refresh`` and embeddings never made all keep a page from being skipped; nothing else does."""
