@@ -283,7 +283,7 @@ def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[
             key_page(k) not in states or not states[key_page(k)].settled(embeddings=bool(model), refresh=refresh))]
         for chunk in _chunks(todo, pages_per_run):
             later, finished = runs.run(chunk, steps[1:])
-            tally(chunk, {**{r: fetches[r] for r in fetches if r[1] in chunk}, **later}, finished)
+            tally(chunk, {**fetches, **later}, finished)  # tally reads only the chunk's pages
         settled = [k for k in stretch if k in fetched and k not in todo]
         totals.settled += [fetches[(names[0], k)] for k in settled if (names[0], k) in fetches]
         tally([k for k in stretch if k not in todo], fetches, set(settled))
