@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dagster as dg  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
 
-from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML  # noqa: E402
+from yts_pipeline.cli.instance import local_dagster_yaml  # noqa: E402
 from yts_pipeline.defs.partitions import PAGES_PER_RUN  # noqa: E402
 from yts_pipeline.yts.replay import Catalog, ReplayServer  # noqa: E402
 
@@ -122,7 +122,7 @@ def measure(pages_per_run: int, pg: ScratchPostgres, replay: ReplayServer, work:
     home.mkdir()
     env = {**os.environ, "DATABASE_URL": pg.fresh_database(), "YTS_API_URL": replay.base_url,
            "YTS_REQUESTS_PER_SECOND": str(REQUESTS_PER_SECOND), "DAGSTER_HOME": str(home)}
-    (home / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(local_dagster_yaml(home))
     return [sync(label, pages_per_run, env, work, replay) for label in ("first sync", "rerun")]
 
 

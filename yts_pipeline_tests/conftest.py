@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from yts_pipeline.cli.instance import local_dagster_yaml
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.samples import SAMPLES_DIR
@@ -100,10 +101,11 @@ def replay_server() -> Iterator:
 
 @pytest.fixture
 def pipeline_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, replay_server) -> Path:
-    """Environment for in-process runs: the test database, the replay API, a temporary DAGSTER_HOME."""
+    """Environment for in-process runs: the test database, the replay API, a temporary DAGSTER_HOME (the project's
+    dagster.yaml)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(local_dagster_yaml(home))  # as `yts-pipeline sync` creates it
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("YTS_API_URL", replay_server.base_url)

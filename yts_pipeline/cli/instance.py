@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -22,9 +23,16 @@ if TYPE_CHECKING:
 
 HOST_TAG, PID_TAG, STARTED_TAG = "yts/host", "yts/pid", "yts/process_started"
 
-LOCAL_DAGSTER_YAML = """\
-# Local instance for yts_pipeline (SQLite run and event storage under this folder).
-# For production (dagster-postgres storage, run retries) see deploy/dagster.yaml in the repository.
+_LOCAL_DAGSTER_YAML = """\
+# Local instance for yts_pipeline: Dagster's SQLite run and event storage in this folder, each file's
+# connections kept open by the process (yts_pipeline/cli/sqlite_storage.py). For production
+# (dagster-postgres storage, run retries) see deploy/dagster.yaml in the repository.
+storage:
+  custom:
+    module: yts_pipeline.cli.sqlite_storage
+    class: PooledSqliteStorage
+    config:
+      base_dir: {home}
 telemetry:
   enabled: false
 nux:
@@ -33,6 +41,11 @@ concurrency:
   pools:
     default_limit: 1  # the yts_api pool: one API-calling step at a time across all runs
 """
+
+
+def local_dagster_yaml(home: Path) -> str:
+    """The project's dagster.yaml for an instance stored in ``home``."""
+    return _LOCAL_DAGSTER_YAML.format(home=json.dumps(str(Path(home).resolve())))
 
 
 class InstanceError(RuntimeError):
@@ -55,7 +68,7 @@ def prepare_local_instance() -> Path:
         home.mkdir(parents=True, exist_ok=True)
         config = home / "dagster.yaml"
         if not config.exists():
-            config.write_text(LOCAL_DAGSTER_YAML)
+            config.write_text(local_dagster_yaml(home))
         (home / LOCK_FILE).touch()  # proves the folder is writable, before Dagster's SQLite finds out
     except OSError as exc:
         raise InstanceError(f"cannot set up the Dagster instance in {home}: {exc.strerror}. "

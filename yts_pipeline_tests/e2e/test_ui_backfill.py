@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import select
 
-from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML
+from yts_pipeline.cli.instance import local_dagster_yaml
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Movie
 from yts_pipeline_tests.e2e.services import (
@@ -46,7 +46,7 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh instance with the project's own dagster.yaml (SQLite storage, the yts_api pool limit)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(local_dagster_yaml(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
 

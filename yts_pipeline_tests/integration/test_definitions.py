@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy import select
 
-from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML
+from yts_pipeline.cli.instance import local_dagster_yaml
 from yts_pipeline.cli.sync import run_sync
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Movie, MovieCast
@@ -51,7 +51,7 @@ def dg_command(*args: str, home: Path, **env: str) -> subprocess.CompletedProces
 def local_home(tmp_path: Path) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(local_dagster_yaml(home))
     return home
 
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from yts_pipeline.cli.instance import LOCAL_DAGSTER_YAML
+from yts_pipeline.cli.instance import local_dagster_yaml
 from yts_pipeline.cli.sync import run_sync
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import daily_incremental_sync, page_discovery_sensor
@@ -122,7 +122,7 @@ def test_a_tick_registering_pages_while_a_sync_does(scenario, pipeline_env: Path
         shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
         monkeypatch.setenv("DAGSTER_PG_URL", postgres.fresh_database())
     else:
-        (home / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
+        (home / "dagster.yaml").write_text(local_dagster_yaml(home))
     with dg.DagsterInstance.from_config(str(home)) as instance:  # the daemon's instance: storages exist
         totals = {}
         sync_thread, sync_errors = in_thread(lambda: totals.update(
