@@ -41,8 +41,10 @@ STORED_MOVIE = (
     " WHERE mg.movie_id = mv.id), "
     "(SELECT string_agg(concat_ws(':', c.name, c.imdb_code, mc.character_name), ',' "
     "  ORDER BY c.name, c.imdb_code, mc.character_name) "
-    " FROM movie_casts mc JOIN casts c ON c.id = mc.cast_id WHERE mc.movie_id = mv.id))"
-)
+    " FROM movie_casts mc CROSS JOIN LATERAL "
+    "  (SELECT person.name, person.imdb_code FROM casts person WHERE person.id = mc.cast_id OFFSET 0) c"
+    " WHERE mc.movie_id = mv.id))"
+)  # OFFSET 0 keeps the person lookup a key lookup: joined, it is a scan of casts per movie until ANALYZE runs
 # Per page: how many stored movies it lists, and the fingerprint of what is stored for them ('-' for a missing one).
 PAGE_ROWS = (f"SELECT l.page, count(DISTINCT mv.id) AS listed, md5(string_agg(concat_ws('#', l.id, "
              f"CASE WHEN mv.id IS NULL THEN '-' ELSE {STORED_MOVIE} END), E'\\n' ORDER BY l.n)) AS rows_hash")
