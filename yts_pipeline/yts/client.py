@@ -95,6 +95,7 @@ class YtsClient:
         self._rng = random.Random()
         self._host_lock = threading.Lock()
         self._current = 0  # index into base_urls of the host that last worked
+        self._options_by_host: dict[str, dict[str, object]] = {}
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -224,7 +225,7 @@ class YtsClient:
             # What Session.get does, in two halves: the request is ready before it takes a slot, so
             # it leaves when the slot says, not a busy moment later.
             request = self.session.prepare_request(requests.Request("GET", url, params=params))
-            options = self.session.merge_environment_settings(request.url, {}, None, None, None)
+            options = self._send_options(base_url, request.url)
             started = self._limiter.acquire()
             self.stats.add("requests")
             response = self.session.send(request, timeout=self.settings.timeout_seconds, **options)
@@ -242,6 +243,15 @@ class YtsClient:
             return parse(response.content)
         except ApiResponseError as exc:
             raise failures.from_parse_error(exc, response.status_code) from None
+
+    def _send_options(self, base_url: str, url: str) -> dict[str, object]:
+        """Proxies, CA bundle and the like from the environment, as ``Session.get`` merges them: read once
+        per host (their lookup costs more than a loopback answer), since they depend only on the host."""
+        options = self._options_by_host.get(base_url)
+        if options is None:
+            options = self._options_by_host[base_url] = self.session.merge_environment_settings(
+                url, {}, None, None, None)
+        return options
 
     def _host_order(self) -> list[int]:
         """Host indexes starting at the sticky one, then the others in configured order."""
