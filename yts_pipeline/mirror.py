@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.sweep import Unlisted, mark_removed, revive, unlisted_movies
 from yts_pipeline.yts.client import YtsApiError, YtsClient
 from yts_pipeline.yts.parsing import parse_list_document
-from yts_pipeline.yts.records import ListPage
+from yts_pipeline.yts.records import DetailsResult, ListPage
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +114,37 @@ def fetch_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh:
     A movie whose details fail after retries keeps its list record; the failure is recorded on the
     movie and it is tried again next run. Only the page's successful answers are saved.
     """
+    return save_details(db, download_details(client, db, page, refresh=refresh))
+
+
+@dataclass
+class DetailsDownload:
+    """A page's details answers, fetched but not saved yet (``download_details``, then ``save_details``)."""
+
+    page: int
+    listed: list[int]
+    wanted: list[int]
+    outcomes: list[tuple[int, DetailsResult | YtsApiError]]
+    retries: int
+    started: float
+
+
+def download_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh: bool = False,
+                     skip: frozenset[int] = frozenset()) -> DetailsDownload:
+    """The details calls of a page: its listed movies that need details, less ``skip`` (fetched already)."""
     started, before = time.monotonic(), client.stats.snapshot()
     with db.get_session() as session:
         listed = stored.page_external_ids(session, [page])[page]
-        wanted = stored.movies_needing_details(session, listed, refresh)
+        wanted = [i for i in stored.movies_needing_details(session, listed, refresh) if i not in skip]
+    outcomes = client.movie_details_many(wanted)
+    return DetailsDownload(page, listed, wanted, outcomes, client.stats.since(before)["retries"], started)
+
+
+def save_details(db: DatabaseManager, download: DetailsDownload) -> PageReport:
+    """Store a page's details answers and record the failures (see ``fetch_details``)."""
+    page = download.page
     answers, records, failed = {}, [], {}
-    for movie_id, outcome in client.movie_details_many(wanted):
+    for movie_id, outcome in download.outcomes:
         if isinstance(outcome, YtsApiError):
             failed[movie_id] = str(outcome)
         elif outcome.movie is None:
@@ -132,17 +158,56 @@ def fetch_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh:
     failed.update({int(r.external_id): f"{r.field} {r.reason}" for r in result.rejected
                    if str(r.external_id).isdigit()})
     db.record_details_failure(failed)
-    if wanted:
+    if download.wanted:
         with db.get_session() as session:
             stored.record_rows_changed(session, page)
     for movie_id, error in failed.items():
         log.warning("page %d: details of movie %d failed, kept its list record: %s", page, movie_id, error)
+    listed = download.listed
     return PageReport(
         page=page, listed=len(listed), new=len(result.created), changed=len(result.updated),
         unchanged=len(listed) - len(result.created) - len(result.updated),
-        details_calls=len(wanted), details_failed=failed, rows_written=result.rows_written,
-        api_retries=client.stats.since(before)["retries"], seconds=time.monotonic() - started,
+        details_calls=len(download.wanted), details_failed=failed, rows_written=result.rows_written,
+        api_retries=download.retries, seconds=time.monotonic() - download.started,
     )
+
+
+class DetailsAhead:
+    """``fetch_details`` over pages in order, each page's calls made while the page before is saved.
+
+    The rate limit stays busy through the saves: the next page of ``pages`` is downloaded in the
+    background as soon as a page's answers are handed over (a movie the page before had in hand is
+    not asked for twice). Only one page is ever ahead, and nothing is saved out of order: a page's
+    answers are stored when ``fetch_details`` is called for it. Use as a context manager.
+    """
+
+    def __init__(self, client: YtsClient, db: DatabaseManager, pages: list[int], *, refresh: bool = False):
+        self.client, self.db, self.refresh = client, db, refresh
+        self._queue = list(pages)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yts-details-ahead")
+        self._ahead: tuple[int, Future[DetailsDownload]] | None = None
+
+    def __enter__(self) -> DetailsAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def fetch_details(self, page: int) -> PageReport:
+        """The page's report; its ``seconds`` count from this call, not from its download in the background."""
+        called = time.monotonic()
+        if self._ahead is not None and self._ahead[0] == page:
+            download = self._ahead[1].result()
+            download.started = max(download.started, called)
+        else:
+            download = download_details(self.client, self.db, page, refresh=self.refresh)
+        self._ahead = None
+        later = [p for p in self._queue if p > page]
+        self._queue = later
+        if later:
+            self._ahead = (later[0], self._pool.submit(download_details, self.client, self.db, later[0],
+                                                       refresh=self.refresh, skip=frozenset(download.wanted)))
+        return save_details(self.db, download)
 
 
 def settled_report(state: stored.PageState) -> PageReport:

@@ -60,14 +60,11 @@ def movie_details(context: dg.AssetExecutionContext, config: DetailsConfig, data
                   yts_api: YtsApiResource) -> Events:
     """Cast, characters, screenshots and descriptions for the page's movies that have no details yet."""
     client, db, states = yts_api.client(), database.manager(), range_states(context, database)
-
-    def details(page: int) -> mirror.PageReport:
-        state = states.get(page)
-        if state is None or state.needs_details or config.refresh:
-            return mirror.fetch_details(client, db, page, refresh=config.refresh)
-        return mirror.settled_report(state)
-
-    yield from materialize_pages(context, "details", details)
+    todo = [page for page in map(key_page, context.partition_keys)
+            if page not in states or states[page].needs_details or config.refresh]
+    with mirror.DetailsAhead(client, db, todo, refresh=config.refresh) as ahead:
+        yield from materialize_pages(context, "details", lambda page: ahead.fetch_details(page) if page in todo
+                                     else mirror.settled_report(states[page]))
 
 
 class SweepConfig(dg.Config):
