@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from yts_pipeline.ahead import OneAhead
 from yts_pipeline.db import pages as stored
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.sweep import Unlisted, mark_removed, revive, unlisted_movies
@@ -58,7 +59,22 @@ def discover_pages(client: YtsClient, limit: int) -> list[int]:
 
 def fetch_page(client: YtsClient, db: DatabaseManager, page: int, limit: int) -> PageReport:
     """Fetch one list page and keep its raw answer; an empty page the catalog says is full is re-fetched."""
-    started, before = time.monotonic(), client.stats.snapshot()
+    started = time.monotonic()
+    return store_page(db, download_page(client, page, limit), started)
+
+
+@dataclass
+class PageDownload:
+    """A list page's answer, fetched but not kept yet (``download_page``, then ``store_page``)."""
+
+    page: int
+    answer: ListPage
+    retries: int
+
+
+def download_page(client: YtsClient, page: int, limit: int) -> PageDownload:
+    """The list call of ``fetch_page``, with its re-fetches of a page that came back empty."""
+    before = client.stats.snapshot()
     try:
         answer = client.list_page(page, limit=limit)
         for _ in range(EMPTY_PAGE_REFETCHES):
@@ -72,9 +88,14 @@ def fetch_page(client: YtsClient, db: DatabaseManager, page: int, limit: int) ->
                 raise PageError(f"page {page} stays empty although the API counts {answer.movie_count} movies")
     except YtsApiError as exc:
         raise PageError(f"page {page}: {exc}") from exc
+    return PageDownload(page, answer, client.stats.since(before)["retries"])
+
+
+def store_page(db: DatabaseManager, download: PageDownload, started: float) -> PageReport:
+    """Keep a fetched page's raw answer; the report's seconds count from ``started``."""
     with db.get_session() as session:
-        changed = stored.store_raw_page(session, page, answer.raw)
-    return _report(page, answer, started, client.stats.since(before)["retries"], content_changed=changed)
+        changed = stored.store_raw_page(session, download.page, download.answer.raw)
+    return _report(download.page, download.answer, started, download.retries, content_changed=changed)
 
 
 def _report(page: int, answer: ListPage, started: float, retries: int, **extra: Any) -> PageReport:
@@ -98,7 +119,12 @@ def save_page(db: DatabaseManager, page: int) -> PageReport:
     The answer it applied is remembered (``synced_pages``), so a rerun can skip the page while it stays so.
     """
     started = time.monotonic()
-    answer, digest = load_page(db, page)
+    return apply_page(db, page, load_page(db, page), started)
+
+
+def apply_page(db: DatabaseManager, page: int, loaded: tuple[ListPage, str], started: float) -> PageReport:
+    """``save_page`` for a page already loaded (``load_page``); the report's seconds count from ``started``."""
+    answer, digest = loaded
     result = db.save_movies(answer.movies, seen=True)
     with db.get_session() as session:
         stored.record_saved(session, page, digest)
@@ -114,7 +140,8 @@ def fetch_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh:
     A movie whose details fail after retries keeps its list record; the failure is recorded on the
     movie and it is tried again next run. Only the page's successful answers are saved.
     """
-    return save_details(db, download_details(client, db, page, refresh=refresh))
+    started = time.monotonic()
+    return save_details(db, download_details(client, db, page, refresh=refresh), started)
 
 
 @dataclass
@@ -126,22 +153,32 @@ class DetailsDownload:
     wanted: list[int]
     outcomes: list[tuple[int, DetailsResult | YtsApiError]]
     retries: int
-    started: float
 
 
 def download_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh: bool = False,
-                     skip: frozenset[int] = frozenset()) -> DetailsDownload:
-    """The details calls of a page: its listed movies that need details, less ``skip`` (fetched already)."""
-    started, before = time.monotonic(), client.stats.snapshot()
+                     skip: Iterable[int] = ()) -> DetailsDownload:
+    """The details calls of a page: its listed movies that need details, less ``skip`` (in hand already)."""
+    before, skip = client.stats.snapshot(), set(skip)
     with db.get_session() as session:
         listed = stored.page_external_ids(session, [page])[page]
         wanted = [i for i in stored.movies_needing_details(session, listed, refresh) if i not in skip]
     outcomes = client.movie_details_many(wanted)
-    return DetailsDownload(page, listed, wanted, outcomes, client.stats.since(before)["retries"], started)
+    return DetailsDownload(page, listed, wanted, outcomes, client.stats.since(before)["retries"])
 
 
-def save_details(db: DatabaseManager, download: DetailsDownload) -> PageReport:
-    """Store a page's details answers and record the failures (see ``fetch_details``)."""
+def details_ahead(client: YtsClient, db: DatabaseManager, pages: list[int], *,
+                  refresh: bool = False) -> OneAhead[DetailsDownload]:
+    """``download_details`` for ``pages`` one page ahead: a page's calls go out while the page before is
+    saved, so the rate limit stays busy; a movie the page before had in hand is not asked for twice."""
+    def download(page: int, previous: DetailsDownload | None) -> DetailsDownload:
+        return download_details(client, db, page, refresh=refresh, skip=previous.wanted if previous else ())
+
+    return OneAhead(pages, download)
+
+
+def save_details(db: DatabaseManager, download: DetailsDownload, started: float) -> PageReport:
+    """Store a page's details answers and record the failures (see ``fetch_details``); the report's
+    seconds count from ``started``."""
     page = download.page
     answers, records, failed = {}, [], {}
     for movie_id, outcome in download.outcomes:
@@ -168,46 +205,8 @@ def save_details(db: DatabaseManager, download: DetailsDownload) -> PageReport:
         page=page, listed=len(listed), new=len(result.created), changed=len(result.updated),
         unchanged=len(listed) - len(result.created) - len(result.updated),
         details_calls=len(download.wanted), details_failed=failed, rows_written=result.rows_written,
-        api_retries=download.retries, seconds=time.monotonic() - download.started,
+        api_retries=download.retries, seconds=time.monotonic() - started,
     )
-
-
-class DetailsAhead:
-    """``fetch_details`` over pages in order, each page's calls made while the page before is saved.
-
-    The rate limit stays busy through the saves: the next page of ``pages`` is downloaded in the
-    background as soon as a page's answers are handed over (a movie the page before had in hand is
-    not asked for twice). Only one page is ever ahead, and nothing is saved out of order: a page's
-    answers are stored when ``fetch_details`` is called for it. Use as a context manager.
-    """
-
-    def __init__(self, client: YtsClient, db: DatabaseManager, pages: list[int], *, refresh: bool = False):
-        self.client, self.db, self.refresh = client, db, refresh
-        self._queue = list(pages)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yts-details-ahead")
-        self._ahead: tuple[int, Future[DetailsDownload]] | None = None
-
-    def __enter__(self) -> DetailsAhead:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def fetch_details(self, page: int) -> PageReport:
-        """The page's report; its ``seconds`` count from this call, not from its download in the background."""
-        called = time.monotonic()
-        if self._ahead is not None and self._ahead[0] == page:
-            download = self._ahead[1].result()
-            download.started = max(download.started, called)
-        else:
-            download = download_details(self.client, self.db, page, refresh=self.refresh)
-        self._ahead = None
-        later = [p for p in self._queue if p > page]
-        self._queue = later
-        if later:
-            self._ahead = (later[0], self._pool.submit(download_details, self.client, self.db, later[0],
-                                                       refresh=self.refresh, skip=frozenset(download.wanted)))
-        return save_details(self.db, download)
 
 
 def settled_report(state: stored.PageState) -> PageReport:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from yts_pipeline import mirror
+from yts_pipeline.ahead import OneAhead
 from yts_pipeline.db.pages import PageState, page_states
 from yts_pipeline.defs.page_reports import materialize_pages, report_metadata
 from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_page
@@ -28,14 +29,19 @@ class DetailsConfig(dg.Config):
 def raw_list_pages(context: dg.AssetExecutionContext, database: DatabaseResource, yts_api: YtsApiResource) -> Events:
     """Each ``list_movies`` page (oldest movies first) kept as raw JSON in ``raw_list_pages``."""
     client, db, limit = yts_api.client(), database.manager(), yts_api.page_limit
-    yield from materialize_pages(context, "fetch", lambda page: mirror.fetch_page(client, db, page, limit))
+    with OneAhead(range_pages(context), lambda page, _: mirror.download_page(client, page, limit)) as ahead:
+        yield from materialize_pages(context, "fetch", lambda page: mirror.store_page(db, *ahead.take(page)))
+
+
+def range_pages(context: dg.AssetExecutionContext) -> list[int]:
+    return [key_page(key) for key in context.partition_keys]
 
 
 def range_states(context: dg.AssetExecutionContext, database: DatabaseResource,
                  embedding_model: str | None = None) -> dict[int, PageState]:
     """What each page of the run's range still needs, in one query: a step skips the pages it has nothing for."""
     with database.manager().get_session() as session:
-        return page_states(session, [key_page(k) for k in context.partition_keys], embedding_model)
+        return page_states(session, range_pages(context), embedding_model)
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[raw_list_pages], group_name=GROUP,
@@ -46,12 +52,10 @@ def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Eve
     A page whose answer was already applied, with its rows as the mirror left them, is not saved again.
     """
     db, states = database.manager(), range_states(context, database)
-
-    def save(page: int) -> mirror.PageReport:
-        state = states.get(page)
-        return mirror.save_page(db, page) if state is None or state.needs_save else mirror.settled_report(state)
-
-    yield from materialize_pages(context, "save", save)
+    todo = [page for page in range_pages(context) if page not in states or states[page].needs_save]
+    with OneAhead(todo, lambda page, _: mirror.load_page(db, page)) as ahead:  # parsed while the page before saves
+        yield from materialize_pages(context, "save", lambda page: mirror.apply_page(db, page, *ahead.take(page))
+                                     if page in todo else mirror.settled_report(states[page]))
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[movies], pool=API_POOL, group_name=GROUP,
@@ -60,11 +64,11 @@ def movie_details(context: dg.AssetExecutionContext, config: DetailsConfig, data
                   yts_api: YtsApiResource) -> Events:
     """Cast, characters, screenshots and descriptions for the page's movies that have no details yet."""
     client, db, states = yts_api.client(), database.manager(), range_states(context, database)
-    todo = [page for page in map(key_page, context.partition_keys)
+    todo = [page for page in range_pages(context)
             if page not in states or states[page].needs_details or config.refresh]
-    with mirror.DetailsAhead(client, db, todo, refresh=config.refresh) as ahead:
-        yield from materialize_pages(context, "details", lambda page: ahead.fetch_details(page) if page in todo
-                                     else mirror.settled_report(states[page]))
+    with mirror.details_ahead(client, db, todo, refresh=config.refresh) as ahead:
+        yield from materialize_pages(context, "details", lambda page: mirror.save_details(db, *ahead.take(page))
+                                     if page in todo else mirror.settled_report(states[page]))
 
 
 class SweepConfig(dg.Config):

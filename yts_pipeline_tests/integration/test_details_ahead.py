@@ -32,19 +32,19 @@ def test_the_next_pages_calls_go_out_while_a_page_is_saved(db: DatabaseManager, 
     asked, ahead_during_saves = [], []
     save = mirror.save_details
 
-    def saving(database, download):
+    def saving(database, download, started):
         asked.append(len(download.wanted))
         deadline = time.monotonic() + 10  # a guard only: the next page's calls come within milliseconds
         while (download.page < PAGES[-1] and replay_server.calls["movie_details"] <= sum(asked)
                and time.monotonic() < deadline):
             time.sleep(0.005)
         ahead_during_saves.append(replay_server.calls["movie_details"] - sum(asked))
-        return save(database, download)
+        return save(database, download, started)
 
     monkeypatch.setattr(mirror, "save_details", saving)
     started = time.monotonic()
-    with mirror.DetailsAhead(client, db, PAGES) as ahead:
-        reports = [ahead.fetch_details(page) for page in PAGES]
+    with mirror.details_ahead(client, db, PAGES) as ahead:
+        reports = [mirror.save_details(db, *ahead.take(page)) for page in PAGES]
     elapsed = time.monotonic() - started
     assert [r.details_calls for r in reports] == [50, 50, 20]
     assert ahead_during_saves[0] > 0 and ahead_during_saves[1] > 0  # page 2's (3's) calls began in 1's (2's) save
@@ -61,8 +61,8 @@ def test_a_movie_on_two_pages_is_asked_for_once(db: DatabaseManager, replay_serv
                              "(SELECT payload->'data'->'movies'->49 FROM raw_list_pages WHERE page = 1)) "
                              "WHERE page = 2"))
     replay_server.reset_counters()
-    with mirror.DetailsAhead(client, db, [1, 2]) as ahead:
-        first, second = ahead.fetch_details(1), ahead.fetch_details(2)
+    with mirror.details_ahead(client, db, [1, 2]) as ahead:
+        first, second = (mirror.save_details(db, *ahead.take(page)) for page in (1, 2))
     assert first.details_calls == 50 and second.details_calls == 49
     assert replay_server.details_calls[shared] == 1
     with db.get_session() as session:
