@@ -1,5 +1,3 @@
-import sys
+from yts_pipeline.cli.main import run
 
-from yts_pipeline.cli.main import main
-
-sys.exit(main())
+run()

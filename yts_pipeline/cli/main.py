@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import traceback
@@ -46,5 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
 
 
+def run() -> None:
+    """The ``yts-pipeline`` script: ``main``, then an exit without a last garbage collection of a heap that
+    ends with the process anyway (after a sync, Dagster's objects took it ~0.7 s). Files, connections and
+    exit handlers are closed and run as usual; only cycles of objects are left to the exit."""
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
