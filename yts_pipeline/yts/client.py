@@ -18,6 +18,9 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.sessions import merge_setting
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_netrc_auth
 
 from yts_pipeline.settings import ApiSettings
 from yts_pipeline.yts import failures
@@ -95,7 +98,7 @@ class YtsClient:
         self._rng = random.Random()
         self._host_lock = threading.Lock()
         self._current = 0  # index into base_urls of the host that last worked
-        self._options_by_host: dict[str, dict[str, object]] = {}
+        self._settings_by_host: dict[str, tuple[dict[str, object], object]] = {}
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -224,8 +227,8 @@ class YtsClient:
         try:
             # What Session.get does, in two halves: the request is ready before it takes a slot, so
             # it leaves when the slot says, not a busy moment later.
-            request = self.session.prepare_request(requests.Request("GET", url, params=params))
-            options = self._send_options(base_url, request.url)
+            options, netrc_auth = self._host_settings(base_url, url)
+            request = self._prepare(url, params, netrc_auth)
             started = self._limiter.acquire()
             self.stats.add("requests")
             response = self.session.send(request, timeout=self.settings.timeout_seconds, **options)
@@ -244,14 +247,26 @@ class YtsClient:
         except ApiResponseError as exc:
             raise failures.from_parse_error(exc, response.status_code) from None
 
-    def _send_options(self, base_url: str, url: str) -> dict[str, object]:
-        """Proxies, CA bundle and the like from the environment, as ``Session.get`` merges them: read once
-        per host (their lookup costs more than a loopback answer), since they depend only on the host."""
-        options = self._options_by_host.get(base_url)
-        if options is None:
-            options = self._options_by_host[base_url] = self.session.merge_environment_settings(
-                url, {}, None, None, None)
-        return options
+    def _host_settings(self, base_url: str, url: str) -> tuple[dict[str, object], object]:
+        """What ``Session.get`` reads from the environment for a request: proxies, CA bundle and the like,
+        and ~/.netrc credentials. They depend only on the host, so they are read once per host: reading
+        them costs more than a loopback answer."""
+        found = self._settings_by_host.get(base_url)
+        if found is None:
+            options = self.session.merge_environment_settings(url, {}, None, None, None)
+            netrc_auth = get_netrc_auth(url) if self.session.trust_env else None
+            found = self._settings_by_host[base_url] = (options, netrc_auth)
+        return found
+
+    def _prepare(self, url: str, params: dict[str, object], netrc_auth: object) -> requests.PreparedRequest:
+        """``Session.prepare_request`` of a plain GET, given the host's ~/.netrc credentials: the session's
+        headers, params, auth, cookies and hooks, without its two copies of the cookie jar per request."""
+        session = self.session
+        request = requests.PreparedRequest()
+        headers = merge_setting({}, session.headers, dict_class=CaseInsensitiveDict)
+        request.prepare(method="GET", url=url, headers=headers, params=merge_setting(params, session.params),
+                        auth=session.auth or netrc_auth, cookies=session.cookies, hooks=session.hooks)
+        return request
 
     def _host_order(self) -> list[int]:
         """Host indexes starting at the sticky one, then the others in configured order."""

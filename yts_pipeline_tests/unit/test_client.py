@@ -384,6 +384,27 @@ def test_session_sends_the_project_user_agent_and_the_query() -> None:
     assert USER_AGENT.startswith("yts_pipeline/")
 
 
+def test_cookies_the_api_sets_and_netrc_credentials_go_with_the_next_requests(monkeypatch, tmp_path: Path) -> None:
+    """As with ``Session.get``: a cookie a host sets (Cloudflare's, say) and ~/.netrc's login for the host."""
+    seen = []
+    body = (SAMPLES_DIR / "list_movies_zero_results_2025-04-19.json").read_bytes()
+
+    def answer(handler: BaseHTTPRequestHandler) -> Reply:
+        seen.append((handler.headers["Cookie"], handler.headers["Authorization"]))
+        return 200, {"Content-Type": "application/json", "Set-Cookie": f"__cf_bm=visit{len(seen)}; Path=/"}, body
+
+    with serving(answer) as url:
+        netrc = tmp_path / "netrc"
+        netrc.write_text("machine 127.0.0.1 login mirror password s3cret\n")
+        netrc.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc))
+        client = YtsClient(settings_for(url))
+        for page in (1, 2, 3):
+            client.list_page(page)
+    assert [cookie for cookie, _ in seen] == [None, "__cf_bm=visit1", "__cf_bm=visit2"]
+    assert all(auth is not None and auth.startswith("Basic ") for _, auth in seen)
+
+
 @contextmanager
 def forwarding_proxy() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
     """A plain-HTTP forward proxy on loopback; yields its address and (url, Proxy-Authorization) seen."""
