@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[test]'
+	$(PY) -m compileall -q yts_pipeline  # an editable install is not compiled; with PYTHONDONTWRITEBYTECODE nothing is
 	touch $(STAMP)
 
 install: $(STAMP)
