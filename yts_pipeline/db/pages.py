@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from yts_pipeline.db.models import Movie, MovieEmbedding, MoviePlotEmbedding, RawListPage, SyncedPage
 from yts_pipeline.db.saving import SEEN_GRANULARITY
-from yts_pipeline.yts.parsing import clean_document
+from yts_pipeline.yts.parsing import clean_document, storable_json
 
 _HOST = re.compile(r"https?://[^/\"]+")
 # The YTS id of a listed movie object ``m`` as parsing reads it: a whole JSON number (``12``, ``12.0``) or a
@@ -98,8 +98,10 @@ def store_raw_details(session: Session, answers: dict[int, dict[str, Any]]) -> N
     """Keep ``movie_details`` answers by YTS id."""
     if not answers:
         return
-    cleaned = {k: clean_document(v) for k, v in answers.items()}  # as for pages
-    rows = [(k, json.dumps(v), content_hash(v)) for k, v in sorted(cleaned.items())]
+    rows = []
+    for external_id, answer in sorted(answers.items()):
+        answer, text = storable_json(answer)  # as for pages
+        rows.append((external_id, text, content_hash(answer)))
     cursor = session.connection().connection.cursor()
     try:
         execute_values(cursor, UPSERT_RAW_DETAILS, rows, template="(%s, %s::jsonb, %s)", page_size=len(rows))

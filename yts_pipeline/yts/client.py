@@ -18,7 +18,6 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.sessions import merge_setting
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_netrc_auth
 
@@ -263,8 +262,11 @@ class YtsClient:
         headers, params, auth, cookies and hooks, without its two copies of the cookie jar per request."""
         session = self.session
         request = requests.PreparedRequest()
-        headers = merge_setting({}, session.headers, dict_class=CaseInsensitiveDict)
-        request.prepare(method="GET", url=url, headers=headers, params=merge_setting(params, session.params),
+        # merge_setting's result, without its per-call runtime-protocol checks: the session's values,
+        # the request's over them, None meaning "not this one"
+        headers = CaseInsensitiveDict({k: v for k, v in session.headers.items() if v is not None})
+        params = {k: v for k, v in {**session.params, **params}.items() if v is not None}
+        request.prepare(method="GET", url=url, headers=headers, params=params,
                         auth=session.auth or netrc_auth, cookies=session.cookies, hooks=session.hooks)
         return request
 

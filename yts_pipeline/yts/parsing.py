@@ -36,6 +36,10 @@ MAX_TEXT_LENGTH = 1_000_000
 MAX_SEARCHED_LENGTH = 100_000
 SEARCHED_FIELDS = frozenset({"title", "summary", "description_full"})
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The escapes, in JSON text, of what Postgres cannot store in text or jsonb: NUL and (lone) surrogates
+_UNSTORABLE_ESCAPE = r"\\u(?:0000|[dD][89a-fA-F])"
+_UNSTORABLE_ESCAPE_TEXT = re.compile(_UNSTORABLE_ESCAPE)
+_UNSTORABLE_ESCAPE_BYTES = re.compile(_UNSTORABLE_ESCAPE.encode())
 
 
 class ApiResponseError(Exception):
@@ -81,14 +85,40 @@ class MovieParseError(ValueError):
 def load_json(body: str | bytes, *, endpoint: str, where: str) -> Any:
     """JSON (made storable by ``clean_document``) or ``NotJsonError`` (HTML error pages, plain-text 429s
     and truncated bodies are retried)."""
+    non_finite = []
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):  # NaN, Infinity, or a float too large for a double
+            non_finite.append(text)
+        return value
+
     try:
-        return clean_document(json.loads(body))
+        doc = json.loads(body, parse_float=number, parse_constant=number)
     except (ValueError, UnicodeDecodeError) as exc:
         snippet = (body[:80] if isinstance(body, str) else body[:80].decode("utf-8", "replace")).strip()
         raise NotJsonError(
             f"body is not JSON ({exc.__class__.__name__}: {exc}); starts with {snippet!r}",
             endpoint=endpoint, where=where, raw=body,
         ) from None
+    return clean_document(doc) if non_finite or not _clean_text_json(body) else doc
+
+
+def _clean_text_json(text: str | bytes) -> bool:
+    """Whether every string in JSON text is storable as it decodes: the text is ASCII (so a NUL or a
+    surrogate can only come from an escape) and has no escape of either. A scan in C, far cheaper
+    than walking the document."""
+    pattern = _UNSTORABLE_ESCAPE_BYTES if isinstance(text, bytes) else _UNSTORABLE_ESCAPE_TEXT
+    return text.isascii() and pattern.search(text) is None
+
+
+def storable_json(doc: Any) -> tuple[Any, str]:
+    """``doc`` made storable by ``clean_document``, and its JSON text; serialized once when it was clean."""
+    text = json.dumps(doc)  # ASCII: other characters escaped, non-finite numbers written NaN or Infinity
+    if _clean_text_json(text) and "NaN" not in text and "Infinity" not in text:
+        return doc, text
+    doc = clean_document(doc)
+    return doc, json.dumps(doc)
 
 
 def clean_text(value: str) -> str:

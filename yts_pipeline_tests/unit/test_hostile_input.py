@@ -25,6 +25,8 @@ from yts_pipeline.yts.parsing import (
     INT32_MAX,
     INT64_MAX,
     MovieParseError,
+    clean_document,
+    load_json,
     parse_list_document,
     parse_list_page,
     parse_movie,
@@ -300,6 +302,41 @@ def test_the_kept_raw_answer_reparses_to_what_the_client_parsed(items, allow_nan
     kept.encode("utf-8")  # raises on a lone surrogate
     again = parse_list_document(json.loads(kept), 3)
     assert again.movies == first.movies and again.rejected == first.rejected
+    scenario.add("examples")
+
+
+# JSON that decodes to what clean_document changes, written as a server might (ASCII escapes or raw UTF-8)
+UNCLEAN_BODIES = [b'{"a": "x\\u0000y"}', b'{"a": "\\ud800"}', b'{"\\uDFFF": 1}', b'{"a": NaN}', b'{"a": -Infinity}',
+                  b'{"a": 1e999}', b'{"a": 2E+400}', b'{"a": ' + b"9" * 400 + b'.5}', b'{"a": "\xed\xa0\x80"}',
+                  '{"a": "\u00e9\\u0000"}'.encode(), '{"a": "\\u0000"}'.encode("utf-16")]
+
+
+@pytest.mark.parametrize("body", UNCLEAN_BODIES, ids=ascii)
+def test_a_body_that_needs_cleaning_is_cleaned(body: bytes, scenario) -> None:
+    """load_json skips clean_document only for text that cannot need it; every other body is cleaned."""
+    scenario.describe("Hostile input", "parsing: bodies that decode to NUL, lone surrogates or non-finite numbers",
+                      injected="\\u0000 and surrogate escapes, NaN/Infinity, overflowing floats, raw UTF-8 "
+                               "surrogates, a non-ASCII UTF-8 body and a UTF-16 one",
+                      checked="what load_json returns is what clean_document makes of the decoded body")
+    decoded = json.loads(body)
+    assert json.dumps(decoded) != json.dumps(clean_document(decoded))  # the body really needs cleaning
+    assert json.dumps(load_json(body, endpoint="list_movies", where="test")) == json.dumps(clean_document(decoded))
+
+
+@PROPERTY_SETTINGS
+@given(items=hostile_page(), as_bytes=st.booleans(), ascii_only=st.booleans())
+def test_load_json_is_clean_document_of_the_decoded_body(items, as_bytes, ascii_only, scenario) -> None:
+    scenario.describe("Hostile input", "parsing: the clean-body shortcut changes nothing",
+                      injected="hostile pages as str or bytes, with unicode escaped or raw",
+                      checked="load_json equals clean_document of json.loads, compared as JSON text")
+    body = json.dumps({"status": "ok", "data": {"movies": items}}, allow_nan=True, ensure_ascii=ascii_only)
+    if as_bytes:
+        try:
+            body = body.encode()
+        except UnicodeEncodeError:  # a lone surrogate: not UTF-8, which no server sends
+            return
+    expected = json.dumps(clean_document(json.loads(body)), allow_nan=False)
+    assert json.dumps(load_json(body, endpoint="list_movies", where="test"), allow_nan=False) == expected
     scenario.add("examples")
 
 
