@@ -90,6 +90,20 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("YTS_DATA_DIR", str(TEST_DATA_DIR))
 
 
+@pytest.fixture(autouse=True)
+def _no_dagster_instance_left_open() -> Iterator[None]:
+    """A test leaves Dagster's current defs-state storage as it found it.
+
+    An instance opened and not closed (a schedule context used without ``with``) is closed later by the
+    garbage collector, at any line of any later test, and puts back a storage of a dead instance.
+    """
+    from dagster._core.storage.defs_state.base import DefsStateStorage
+
+    before = DefsStateStorage.get()
+    yield
+    assert DefsStateStorage.get() is before, "a Dagster instance (or a context that opens one) was left open"
+
+
 @pytest.fixture
 def replay_server() -> Iterator:
     """A replay of the YTS API: 120 synthetic movies (3 pages of 50), no latency, no faults."""

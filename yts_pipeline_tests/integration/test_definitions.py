@@ -23,7 +23,7 @@ from yts_pipeline.db.models import Movie, MovieCast
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import daily_incremental_sync, page_discovery_sensor, weekly_full_sync
 from yts_pipeline.defs.partitions import PAGES, RANGE_END_TAG, RANGE_START_TAG, range_tags
-from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
+from yts_pipeline_tests.support.ticks import schedule_context, sensor_context
 
 DG = str(Path(sys.executable).with_name("dg"))
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -36,10 +36,6 @@ def sync() -> None:
 
 def ranges(run_requests: list[dg.RunRequest]) -> list[tuple[str, str]]:
     return [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in run_requests]
-
-
-def resources() -> dict[str, dg.ConfigurableResource]:
-    return {"yts_api": YtsApiResource(), "database": DatabaseResource()}
 
 
 def dg_command(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
@@ -76,16 +72,15 @@ def test_definitions_load_with_their_jobs_schedules_and_sensor() -> None:
 
 
 def test_discovery_sensor_adds_new_pages_once(pipeline_env) -> None:
-    with dg.DagsterInstance.get() as instance:
-        context = dg.build_sensor_context(instance=instance, definitions=defs, resources=resources())
+    with dg.DagsterInstance.get() as instance, sensor_context(instance) as context:
         result = page_discovery_sensor(context)
         # Registered by the tick itself (under the lock sync takes), not left to the daemon as a request.
         assert instance.get_dynamic_partitions(PAGES.name) == ["00001", "00002", "00003"]
         assert not result.dynamic_partitions_requests
         assert ranges(result.run_requests) == [("00001", "00003")]
 
-        again = page_discovery_sensor(dg.build_sensor_context(instance=instance, definitions=defs,
-                                                              resources=resources()))
+    with dg.DagsterInstance.get() as instance, sensor_context(instance) as context:
+        again = page_discovery_sensor(context)
         assert not again.run_requests and not again.dynamic_partitions_requests
         assert again.skip_reason is not None
 
@@ -93,11 +88,12 @@ def test_discovery_sensor_adds_new_pages_once(pipeline_env) -> None:
 def test_schedules_after_the_catalog_grows_by_a_page(pipeline_env, replay_server) -> None:
     sync()
     replay_server.catalog.add_movies(50)  # 170 movies: page 4 appears
-    with dg.DagsterInstance.get() as instance:
-        daily = daily_incremental_sync(dg.build_schedule_context(instance=instance, resources=resources()))
+    with dg.DagsterInstance.get() as instance, schedule_context(instance) as context:
+        daily = daily_incremental_sync(context)
         assert ranges(daily) == [("00003", "00004")]  # the last stored page and the new one
         assert instance.get_dynamic_partitions(PAGES.name) == ["00001", "00002", "00003", "00004"]
-        weekly = weekly_full_sync(dg.build_schedule_context(instance=instance, resources=resources()))
+    with dg.DagsterInstance.get() as instance, schedule_context(instance) as context:
+        weekly = weekly_full_sync(context)
         assert [r.tags for r in weekly] == [{**range_tags("00001", "00004"),
                                              "yts/reason": "weekly full sync"}]
 
@@ -110,7 +106,8 @@ def test_daily_sync_includes_pages_whose_details_never_ran(pipeline_env, replay_
         # Page 4 got the fast list pass only: raw page and movies, no movie_details.
         fast_pass = defs.resolve_job_def("list_pass")
         assert fast_pass.execute_in_process(instance=instance, partition_key="00004").success
-        requests = daily_incremental_sync(dg.build_schedule_context(instance=instance, resources=resources()))
+        with schedule_context(instance) as context:
+            requests = daily_incremental_sync(context)
     # Last stored page 3, unfinished page 4, new page 5: one run. Without page 4 it would be two.
     assert ranges(requests) == [("00003", "00005")]
 

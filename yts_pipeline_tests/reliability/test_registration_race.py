@@ -23,10 +23,9 @@ from sqlalchemy.engine import Engine
 
 from yts_pipeline.cli.instance import local_dagster_yaml
 from yts_pipeline.cli.sync import run_sync
-from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import daily_incremental_sync, page_discovery_sensor
 from yts_pipeline.defs.partitions import PAGES
-from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
+from yts_pipeline_tests.support.ticks import schedule_context, sensor_context
 
 DEPLOY_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 HELD_SECONDS = 5.0
@@ -74,20 +73,17 @@ def rendezvous() -> Iterator[InsertRendezvous]:
         event.remove(Engine, "before_cursor_execute", held.before_execute)
 
 
-def resources() -> dict[str, dg.ConfigurableResource]:
-    return {"yts_api": YtsApiResource(), "database": DatabaseResource()}
-
-
 def sensor_tick(instance: dg.DagsterInstance) -> None:
     """The sensor's evaluation, then what the daemon does with it: add the partitions it requests."""
-    context = dg.build_sensor_context(instance=instance, definitions=load_definitions(), resources=resources())
-    result = page_discovery_sensor(context)
+    with sensor_context(instance) as context:
+        result = page_discovery_sensor(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
 
 
 def schedule_tick(instance: dg.DagsterInstance) -> None:
-    daily_incremental_sync(dg.build_schedule_context(instance=instance, resources=resources()))
+    with schedule_context(instance) as context:
+        daily_incremental_sync(context)
 
 
 TICKS: dict[str, Callable[[dg.DagsterInstance], None]] = {
