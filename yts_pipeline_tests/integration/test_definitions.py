@@ -72,15 +72,16 @@ def test_definitions_load_with_their_jobs_schedules_and_sensor() -> None:
 
 
 def test_discovery_sensor_adds_new_pages_once(pipeline_env) -> None:
-    with dg.DagsterInstance.get() as instance, sensor_context(instance) as context:
-        result = page_discovery_sensor(context)
+    with dg.DagsterInstance.get() as instance:
+        with sensor_context(instance) as context:
+            result = page_discovery_sensor(context)
         # Registered by the tick itself (under the lock sync takes), not left to the daemon as a request.
         assert instance.get_dynamic_partitions(PAGES.name) == ["00001", "00002", "00003"]
         assert not result.dynamic_partitions_requests
         assert ranges(result.run_requests) == [("00001", "00003")]
 
-    with dg.DagsterInstance.get() as instance, sensor_context(instance) as context:
-        again = page_discovery_sensor(context)
+        with sensor_context(instance) as context:
+            again = page_discovery_sensor(context)
         assert not again.run_requests and not again.dynamic_partitions_requests
         assert again.skip_reason is not None
 
@@ -88,12 +89,13 @@ def test_discovery_sensor_adds_new_pages_once(pipeline_env) -> None:
 def test_schedules_after_the_catalog_grows_by_a_page(pipeline_env, replay_server) -> None:
     sync()
     replay_server.catalog.add_movies(50)  # 170 movies: page 4 appears
-    with dg.DagsterInstance.get() as instance, schedule_context(instance) as context:
-        daily = daily_incremental_sync(context)
+    with dg.DagsterInstance.get() as instance:
+        with schedule_context(instance) as context:
+            daily = daily_incremental_sync(context)
         assert ranges(daily) == [("00003", "00004")]  # the last stored page and the new one
         assert instance.get_dynamic_partitions(PAGES.name) == ["00001", "00002", "00003", "00004"]
-    with dg.DagsterInstance.get() as instance, schedule_context(instance) as context:
-        weekly = weekly_full_sync(context)
+        with schedule_context(instance) as context:
+            weekly = weekly_full_sync(context)
         assert [r.tags for r in weekly] == [{**range_tags("00001", "00004"),
                                              "yts/reason": "weekly full sync"}]
 
