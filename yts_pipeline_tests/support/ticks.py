@@ -1,4 +1,4 @@
-"""Sensor and schedule evaluation contexts as the daemon makes them, on a real instance, closed after use.
+"""Sensor and schedule evaluation contexts as the daemon makes them, on a real instance, to close after use.
 
 A schedule context opens its own instance from the one it is given, and that instance sets Dagster's
 current defs-state storage until the context is closed. Left open, the context is closed whenever the
@@ -8,13 +8,14 @@ garbage collector gets to it, which puts back a storage whose instance may be go
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from functools import cache
 
 import dagster as dg
 
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
+
+definitions = cache(load_definitions)  # built once, on the first sensor tick
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:
@@ -22,14 +23,11 @@ def resources() -> dict[str, dg.ConfigurableResource]:
     return {"yts_api": YtsApiResource(), "database": DatabaseResource()}
 
 
-@contextmanager
-def sensor_context(instance: dg.DagsterInstance) -> Iterator[dg.SensorEvaluationContext]:
-    with dg.build_sensor_context(instance=instance, definitions=load_definitions(),
-                                 resources=resources()) as context:
-        yield context
+def sensor_context(instance: dg.DagsterInstance) -> dg.SensorEvaluationContext:
+    """Use it in a ``with`` block."""
+    return dg.build_sensor_context(instance=instance, definitions=definitions(), resources=resources())
 
 
-@contextmanager
-def schedule_context(instance: dg.DagsterInstance) -> Iterator[dg.ScheduleEvaluationContext]:
-    with dg.build_schedule_context(instance=instance, resources=resources()) as context:
-        yield context
+def schedule_context(instance: dg.DagsterInstance) -> dg.ScheduleEvaluationContext:
+    """Use it in a ``with`` block."""
+    return dg.build_schedule_context(instance=instance, resources=resources())
