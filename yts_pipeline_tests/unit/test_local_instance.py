@@ -77,3 +77,12 @@ def test_an_explicit_setting_is_not_written(default_settings: Path, monkeypatch:
     monkeypatch.setenv("YTS_DATA_DIR", str(default_settings / "data"))
     assert point_dg_at_default_instance(local_dagster_home(), project) is None
     assert not (project / ".env").exists()
+
+
+def test_the_local_run_queue_dequeues_every_second(monkeypatch, tmp_path: Path) -> None:
+    """A click on Materialize waits for the queue's next pass: 1 s, not Dagster's default 5 s."""
+    from yts_pipeline.cli.instance import open_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    with open_instance(prepare_local_instance()) as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
