@@ -1,4 +1,4 @@
-"""The layer rules of ARCHITECTURE.md: the cores import no Dagster and no web framework, imports run one way."""
+"""The layer rules of docs/architecture.md: the cores import no Dagster and no web framework, imports run one way."""
 
 from __future__ import annotations
 
