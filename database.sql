@@ -125,6 +125,19 @@ CREATE TABLE IF NOT EXISTS movie_plot_embeddings (
 );
 CREATE INDEX IF NOT EXISTS ix_movie_plot_embeddings_embedding_hnsw ON movie_plot_embeddings USING hnsw (embedding vector_cosine_ops);
 
+CREATE TABLE IF NOT EXISTS movie_neighbours (
+    movie_id BIGINT NOT NULL,
+    version TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    candidate_floor DOUBLE PRECISION,
+    neighbour_ids BIGINT[] NOT NULL,
+    scores DOUBLE PRECISION[] NOT NULL,
+    reasons JSONB NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    PRIMARY KEY (movie_id),
+    FOREIGN KEY(movie_id) REFERENCES movies (id) ON DELETE CASCADE
+);
+
 CREATE TABLE IF NOT EXISTS movie_genres (
     movie_id BIGINT NOT NULL,
     genre_id INTEGER NOT NULL,

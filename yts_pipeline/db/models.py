@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Computed,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 EMBEDDING_DIMENSIONS = 384
@@ -188,6 +189,31 @@ class MoviePlotEmbedding(_MovieVector, Base):
     __tablename__ = "movie_plot_embeddings"
 
 
+class MovieNeighbours(Base):
+    """A movie's top neighbours under ``similar``'s ranking, precomputed (``search/neighbour_update.py``).
+
+    One row per movie, the list in arrays (``movies.id``, blended score, reasons), so that
+    ``similar`` reads one row. ``version`` keys the ranking (plot model, weights, candidates, list
+    size): a list of another version is never read. ``fingerprint`` hashes the movie's inputs to the
+    ranking when its list was made, so a changed movie is found; ``candidate_floor`` is the plot
+    cosine of the last of its candidates (NULL: every movie was one), so a movie that enters the
+    candidates is found.
+    """
+
+    __tablename__ = "movie_neighbours"
+
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    version: Mapped[str]
+    fingerprint: Mapped[str]
+    candidate_floor: Mapped[float | None] = mapped_column(Double)
+    neighbour_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    scores: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    reasons: Mapped[Any] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = _now()
+
+
 class RawListPage(Base):
     """The raw JSON of a list page, so any page can be re-parsed without the API."""
 
@@ -230,5 +256,5 @@ class SyncedPage(Base):
 
 
 MOVIE_TABLES = ("movies", "genres", "movie_genres", "casts", "movie_casts", "torrents", "movie_embeddings",
-                "movie_plot_embeddings")
+                "movie_plot_embeddings", "movie_neighbours")
 ALL_TABLES = (*MOVIE_TABLES, "raw_list_pages", "raw_movie_details", "synced_pages")

@@ -134,7 +134,7 @@ def rank(liked: Sequence[Profile], disliked: Sequence[Profile],
         if candidate.imdb_code:
             listed_codes.add(candidate.imdb_code)
         nearest = min(range(n_liked), key=lambda column: places[i][column])
-        reasons = _reasons(liked[nearest], candidate, similarities[nearest], weights)
+        reasons = reasons_for(liked[nearest], candidate, similarities[nearest], weights)
         if name_the_liked:
             reasons.insert(0, f"like {liked[nearest].title}")
         ranked.append(Ranked(candidate, round(scores[i], 6), reasons))
@@ -156,7 +156,7 @@ def _score(reference: Profile, candidate: Profile, plot_similarity: float, weigh
     return (1 if shared else 0), score
 
 
-def _reasons(reference: Profile, candidate: Profile, plot_similarity: float, weights: Weights) -> list[str]:
+def reasons_for(reference: Profile, candidate: Profile, plot_similarity: float, weights: Weights) -> list[str]:
     """The short phrases that say why ``candidate`` is there, in the order of ``_score``'s terms."""
     shared = reference.genres & candidate.genres
     reasons = [f"shares {', '.join(sorted(shared))}"] if shared else []
