@@ -26,7 +26,7 @@ from yts_pipeline.cli.instance import (
 from yts_pipeline.db.pages import page_states, saved_pages
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import CHECKS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
-from yts_pipeline.defs.embeddings import movie_embeddings
+from yts_pipeline.defs.embeddings import EmbeddingReport, movie_embeddings
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, latest_page_reports, report_from_metadata
 from yts_pipeline.defs.pages import catalog_sweep, raw_list_pages
 from yts_pipeline.defs.partitions import (
@@ -48,6 +48,7 @@ class SyncTotals:
 
     pages_done: int = 0
     reports: dict[str, list[PageReport]] = field(default_factory=dict)  # asset name -> one report per page
+    embeddings: list[EmbeddingReport] = field(default_factory=list)  # one per run that embedded
     settled: list[PageReport] = field(default_factory=list)  # fetch reports of pages whose later steps were skipped
     failed_pages: list[int] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
@@ -59,8 +60,13 @@ class SyncTotals:
     failed_checks: list[str] = field(default_factory=list)
 
     def step_totals(self) -> dict[str, dict[str, int | float]]:
-        """Every ``PageReport`` figure summed per asset, in step order."""
-        return {asset: figure_totals(reports) for asset, reports in self.reports.items()}
+        """Each step's own figures summed, in step order: ``PageReport``'s per page, the embeddings' per run."""
+        totals = {asset: figure_totals(reports) for asset, reports in self.reports.items()}
+        if movie_embeddings.key.to_user_string() in totals:
+            totals[movie_embeddings.key.to_user_string()] = {
+                name: sum(getattr(report, name) for report in self.embeddings)
+                for name in ("embedded", "texts", "skipped", "seconds")}
+        return totals
 
     def _figure(self, asset: str, name: str) -> int | float:
         return figure_totals(self.reports.get(asset, []))[name]
@@ -222,6 +228,9 @@ class PageRuns:
             run_config=self.run_config, raise_on_error=False,
             asset_selection=None if len(steps) == len(SYNC_STEPS[self.job.name]) else steps)
         self.totals.run_ids.append(result.run_id)
+        embedded = result.asset_materializations_for_node(movie_embeddings.op.name)
+        if embedded:  # each page of the run carries the step's one report
+            self.totals.embeddings.append(report_from_metadata(EmbeddingReport, embedded[-1].metadata))
         finished = {event.partition for event in result.get_asset_materialization_events()
                     if event.asset_key == steps[-1]}
         failed: set[str] = set()

@@ -1,12 +1,28 @@
 """Movie embeddings per page range: only movies whose embedding document changed are encoded."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 from yts_pipeline.db.pages import page_external_ids, page_fingerprints, record_embedded
+from yts_pipeline.defs.page_reports import report_metadata
 from yts_pipeline.defs.pages import movie_details, range_states
 from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_page
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
 from yts_pipeline.search.embed import embed_movies, embedding_coverage_problems
+
+
+@dataclass
+class EmbeddingReport:
+    """What one embeddings step did over its run's pages: vectors are encoded in one batch, not page by page."""
+
+    pages: str
+    model: str
+    embedded: int = 0
+    skipped: int = 0
+    texts: int = 0
+    seconds: float = 0.0
+    sentences_per_second: float = 0.0
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[movie_details], group_name="search",
@@ -22,8 +38,8 @@ def movie_embeddings(context: dg.AssetExecutionContext, database: DatabaseResour
     states = range_states(context, database, model_name)
     pages = [key_page(k) for k in context.partition_keys]
     stale = [p for p in pages if p not in states or states[p].needs_embeddings]
-    embedded, skipped = 0, sum(states[p].listed for p in pages if p not in stale)  # up to date, not looked at
-    seconds = sentences_per_second = 0.0
+    report = EmbeddingReport(pages=", ".join(map(str, pages)), model=model_name,
+                             skipped=sum(states[p].listed for p in pages if p not in stale))  # not looked at
     if stale:
         model = embedding_model.model()
         with db.get_session() as session:
@@ -32,20 +48,14 @@ def movie_embeddings(context: dg.AssetExecutionContext, database: DatabaseResour
         result = embed_movies(db, model, external_ids)
         with db.get_session() as session:
             record_embedded(session, fingerprints, model.name)
-        embedded, skipped = result.embedded, skipped + result.skipped
-        seconds, sentences_per_second = result.seconds, result.sentences_per_second
-    context.log.info(f"{len(stale)} of {len(pages)} page(s) to embed with {model_name}: embedded {embedded}, "
-                     f"skipped {skipped} unchanged, {sentences_per_second} sentences/s ({seconds} s)")
+        report.embedded, report.skipped, report.texts = result.embedded, report.skipped + result.skipped, result.texts
+        report.seconds, report.sentences_per_second = result.seconds, result.sentences_per_second
+    context.log.info(f"{len(stale)} of {len(pages)} page(s) to embed with {model_name}: embedded {report.embedded} "
+                     f"({report.texts} texts), skipped {report.skipped} unchanged, "
+                     f"{report.sentences_per_second} sentences/s ({report.seconds} s)")
     for key in context.partition_keys:
         context.add_asset_metadata({"settled": key_page(key) not in stale}, partition_key=key)
-    return dg.MaterializeResult(metadata={
-        "pages": ", ".join(map(str, pages)),
-        "model": model_name,
-        "embedded": embedded,
-        "skipped": skipped,
-        "seconds": seconds,
-        "sentences_per_second": sentences_per_second,
-    })
+    return dg.MaterializeResult(metadata=report_metadata(report))
 
 
 @dg.asset_check(asset=movie_embeddings, description="Every movie still listed has an embedding from the current model.")

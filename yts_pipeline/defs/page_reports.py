@@ -20,7 +20,8 @@ from yts_pipeline.mirror import PageError, PageReport
 R = TypeVar("R")
 FIGURES = tuple(field.name for field in dataclasses.fields(PageReport) if field.name != "page")  # what sums
 PROGRESS_EVERY_SECONDS = 15.0  # a long step logs how far it got at most this often
-LABELS = {"content_changed": "page(s) with new content", "settled": "page(s) settled (nothing to do)"}
+LABELS = {"content_changed": "page(s) with new content", "settled": "page(s) settled (nothing to do)",
+          "texts": "texts encoded", "skipped": "up to date"}
 
 
 def _metadata_value(value: Any) -> dg.MetadataValue:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
+from contextlib import redirect_stdout
 
 import dagster as dg
 import pytest
 from sqlalchemy import select, text
 
-from yts_pipeline.cli.sync import run_sync
+from yts_pipeline.cli.sync import print_summary, run_sync
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Cast, Movie, MovieCast, Torrent
 from yts_pipeline_tests.support.canonical import canonical_dump, dump_differences
@@ -275,6 +277,11 @@ def test_sync_with_embeddings_embeds_each_movie_once(pipeline_env, database_url,
             asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=100).records)
 
     assert latest_embedding_metadata()["embedded"] == 50
+    assert totals.step_totals()["movie_embeddings"]["embedded"] == 50  # the step's own figures, not PageReport's
+    out = io.StringIO()
+    with redirect_stdout(out):
+        print_summary(totals, seconds=1.0)
+    assert re.search(r"movie_embeddings: 50 embedded, 100 texts encoded, \S+ s$", out.getvalue(), re.M), out.getvalue()
     again = run_sync(out=io.StringIO(), pages=(1, 1))
     assert [r.page for r in again.settled] == [1] and embedding_runs() == 1  # nothing pending: not even looked at
     changed = replay_server.catalog.ids()[3]
