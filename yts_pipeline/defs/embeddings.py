@@ -6,7 +6,7 @@ import dagster as dg
 
 from yts_pipeline.db.pages import page_external_ids, page_fingerprints, record_embedded
 from yts_pipeline.defs.page_reports import report_metadata
-from yts_pipeline.defs.pages import movie_details, range_states
+from yts_pipeline.defs.pages import DAILY_FRESHNESS, movie_details, range_states
 from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_page
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
 from yts_pipeline.search.embed import embed_movies, embedding_coverage_problems
@@ -26,7 +26,7 @@ class EmbeddingReport:
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[movie_details], group_name="search",
-          kinds={"pytorch", "postgres"})
+          kinds={"pytorch", "postgres"}, freshness_policy=DAILY_FRESHNESS)
 def movie_embeddings(context: dg.AssetExecutionContext, database: DatabaseResource,
                      embedding_model: EmbeddingModelResource) -> dg.MaterializeResult:
     """One vector per movie of the pages (title, year, genres, summary, top cast), in pgvector.

@@ -14,6 +14,10 @@ from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
 GROUP = "yts_mirror"
 API_POOL = "yts_api"
+# The daily schedule materializes at least the catalog's last page of every asset it syncs, so a
+# latest materialization older than a day and an hour means last night's sync did not run (or
+# failed): the asset graph shows it as late, and as overdue after two days.
+DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=25))
 
 Events = Iterator[dg.MaterializeResult | dg.AssetMaterialization]
 
@@ -25,7 +29,7 @@ class DetailsConfig(dg.Config):
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, pool=API_POOL, group_name=GROUP,
-          kinds={"python", "postgres"})
+          kinds={"python", "postgres"}, freshness_policy=DAILY_FRESHNESS)
 def raw_list_pages(context: dg.AssetExecutionContext, database: DatabaseResource, yts_api: YtsApiResource) -> Events:
     """Each ``list_movies`` page (oldest movies first) kept as raw JSON in ``raw_list_pages``."""
     client, db, limit = yts_api.client(), database.manager(), yts_api.page_limit
@@ -45,7 +49,7 @@ def range_states(context: dg.AssetExecutionContext, database: DatabaseResource,
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[raw_list_pages], group_name=GROUP,
-          kinds={"postgres"})
+          kinds={"postgres"}, freshness_policy=DAILY_FRESHNESS)
 def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Events:
     """The movie tables (movies, genres, torrents) upserted from the stored pages; no API call.
 
@@ -59,7 +63,7 @@ def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Eve
 
 
 @dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[movies], pool=API_POOL, group_name=GROUP,
-          kinds={"python", "postgres"})
+          kinds={"python", "postgres"}, freshness_policy=DAILY_FRESHNESS)
 def movie_details(context: dg.AssetExecutionContext, config: DetailsConfig, database: DatabaseResource,
                   yts_api: YtsApiResource) -> Events:
     """Cast, characters, screenshots and descriptions for the page's movies that have no details yet."""

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -139,3 +140,15 @@ def test_dg_launch_stores_a_page_on_the_instance_of_a_headless_sync(tmp_path: Pa
     assert with_cast and set(with_cast) <= set(page_two)
     with dg.DagsterInstance.from_config(str(home)) as instance:  # the same instance the sync used
         assert sorted(instance.get_materialized_partitions(dg.AssetKey("movie_details"))) == ["00001", "00002"]
+
+
+def test_the_assets_the_daily_sync_keeps_fresh_warn_when_it_has_not_run() -> None:
+    """A daily run keeps them fresh (warned after a day and an hour); a sync that did not run shows as late."""
+    schedule = defs.resolve_schedule_def("daily_incremental_sync")
+    kept_fresh = defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys
+    policies = {spec.key: spec.freshness_policy for spec in defs.resolve_all_asset_specs()}
+    assert {key for key, policy in policies.items() if policy is not None} == set(kept_fresh)
+    for key in kept_fresh:
+        policy = policies[key]
+        assert timedelta(hours=24) < policy.warn_window.to_timedelta() <= timedelta(hours=26), key
+        assert policy.fail_window.to_timedelta() > policy.warn_window.to_timedelta(), key
