@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS movies (
 );
 CREATE INDEX IF NOT EXISTS ix_movies_imdb_code ON movies (imdb_code);
 CREATE INDEX IF NOT EXISTS ix_movies_search_vector ON movies USING gin (search_vector);
+ALTER TABLE movies ALTER COLUMN search_vector SET STORAGE MAIN;  -- kept in the row, not in TOAST
 
 CREATE TABLE IF NOT EXISTS raw_list_pages (
     page INTEGER NOT NULL,

@@ -24,7 +24,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from yts_pipeline.db.embedded import start_embedded
 from yts_pipeline.db.errors import DatabaseUnavailable, PgvectorMissing, describe_server, safe_url, scrub
-from yts_pipeline.db.models import Base, Cast, Genre, Movie, MovieEmbedding, MovieGenre, Torrent
+from yts_pipeline.db.models import (
+    SEARCH_VECTOR_INLINE,
+    Base,
+    Cast,
+    Genre,
+    Movie,
+    MovieEmbedding,
+    MovieGenre,
+    Torrent,
+)
 from yts_pipeline.db.saving import BatchSaver, SaveResult, to_records
 from yts_pipeline.settings import DatabaseSettings
 from yts_pipeline.yts.records import CastRecord, MovieRecord
@@ -37,6 +46,9 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock dete
 # both cores stay busy (bench_save from parsed records, quiet: 2,171 movies/s with 4, 1,576 with 2). Their
 # locks are taken in the same sorted order, so they wait for each other at worst.
 SAVE_WORKERS = 4
+
+SEARCH_VECTOR_STORAGE = ("SELECT attstorage FROM pg_attribute "
+                         "WHERE attrelid = 'movies'::regclass AND attname = 'search_vector'")
 
 
 class DatabaseManager:
@@ -88,6 +100,8 @@ class DatabaseManager:
                 )
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             Base.metadata.create_all(conn)
+            if conn.scalar(text(SEARCH_VECTOR_STORAGE)) != "m":  # an older mirror: rows move in as rewritten
+                conn.execute(text(SEARCH_VECTOR_INLINE))
 
     @contextmanager
     def get_session(self) -> Iterator[Session]:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Computed,
     DateTime,
+    DDL,
     Double,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Numeric,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
@@ -92,6 +94,12 @@ class Movie(Base):
     torrents: Mapped[list[Torrent]] = relationship(viewonly=True)
 
     __table_args__ = (Index("ix_movies_search_vector", "search_vector", postgresql_using="gin"),)
+
+
+# The search vector stays in its row: a row of ~3 kB moves its widest values to the TOAST table, the search
+# vector first, and ranking a keyword's matches then read each from there (half the hybrid statement's time).
+SEARCH_VECTOR_INLINE = "ALTER TABLE movies ALTER COLUMN search_vector SET STORAGE MAIN"
+event.listen(Movie.__table__, "after_create", DDL(SEARCH_VECTOR_INLINE))
 
 
 class Genre(Base):
