@@ -14,18 +14,18 @@ from yts_pipeline.search.queries import resolve_movie
 from yts_pipeline.serve import catalog
 from yts_pipeline.serve.embedding import BackgroundModel
 from yts_pipeline.serve.errors import ParameterError, from_search_error
-from yts_pipeline.serve.params import check_depth, check_text
+from yts_pipeline.serve.params import MAX_DEPTH
 from yts_pipeline.serve.schemas import ResultList, SearchAnswer, SearchFilters, SimilarAnswer
 
 
 def search_answer(db: DatabaseManager, q: str, mode: str, k: int, offset: int, filters: Filters,
                   model: BackgroundModel) -> SearchAnswer:
-    """Results ``offset`` to ``offset + k`` of a search (the ranking is cut after ``offset + k``)."""
-    query = check_text("q", q)
-    check_depth(k, offset)
+    """Results ``offset`` to ``offset + k`` of a search (the ranking is cut after ``offset + k``, and ends at
+    ``MAX_DEPTH``: a page that reaches past it is shorter)."""
+    query = q.strip()
     try:
-        found = search(db, query, mode=mode, k=offset + k, filters=filters,  # type: ignore[arg-type]
-                       model=None if mode == "keyword" else model.get())
+        found = search(db, query, mode=mode, k=min(offset + k, MAX_DEPTH),  # type: ignore[arg-type]
+                       filters=filters, model=None if mode == "keyword" else model.get())
     except SearchError as exc:
         raise from_search_error(exc, "q") from None
     found = found[offset:]
@@ -51,8 +51,6 @@ def similar_answer(db: DatabaseManager, external_id: int, k: int, filters: Filte
 def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str], k: int,
                      filters: Filters) -> ResultList:
     """Movies for someone who liked ``liked`` and not ``disliked``: never one of them."""
-    if not liked:
-        raise ParameterError("liked", "give at least one liked movie: liked=<YTS id>")
     _check_known(db, liked, disliked)
     try:
         found = recommend(db, liked, disliked, k=k, filters=filters)
@@ -64,8 +62,8 @@ def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: 
 
 
 def _check_known(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str]) -> None:
-    """Name the parameter of the first unknown movie, or of one both liked and disliked (``recommend``
-    names the movie only)."""
+    """Name the parameter of the first unknown movie (404, as an unknown movie's page), or of one both liked
+    and disliked (409: each list is valid, together they contradict; ``recommend`` names the movie only)."""
     with db.get_session() as session:
         found: dict[str, set[int]] = {"liked": set(), "disliked": set()}
         for name, references in (("liked", liked), ("disliked", disliked)):
@@ -73,10 +71,10 @@ def _check_known(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequ
                 try:
                     movie = resolve_movie(session, reference)
                 except SearchError as exc:
-                    raise from_search_error(exc, name) from None
+                    raise from_search_error(exc, name, status_for_unknown=404) from None
                 if name == "disliked" and movie.id in found["liked"]:
                     raise ParameterError("disliked", f"{movie.title} (id {movie.external_id}) is both liked and "
-                                                     "disliked; keep it on one side")
+                                                     "disliked; keep it on one side", status=409)
                 found[name].add(movie.id)
 
 

@@ -42,8 +42,8 @@ class ParameterError(ServeError):
 
 def from_search_error(exc: SearchError, parameter: str, status_for_unknown: int = 422) -> ServeError:
     """The answer for a search error raised while handling ``parameter``."""
-    if isinstance(exc, UnknownGenre):
-        return ParameterError("genre", str(exc))
+    if isinstance(exc, UnknownGenre):  # a name the mirror does not hold, as an unknown movie
+        return ParameterError("genre", str(exc), status=404)
     if isinstance(exc, MovieNotFound):
         return ParameterError(parameter, str(exc), status=status_for_unknown)
     if isinstance(exc, AmbiguousMovie):

@@ -13,11 +13,13 @@ from yts_pipeline.serve.errors import ParameterError
 from yts_pipeline.serve.params import K, MAX_LIMIT, MAX_OFFSET, OptionalText, SearchFilters, YtsId
 from yts_pipeline.serve.schemas import BrowseAnswer, ErrorBody, MovieDetail, SimilarAnswer
 
-router = APIRouter(prefix="/api/movies", tags=["movies"], responses={422: {"model": ErrorBody}})
-NOT_FOUND = {404: {"model": ErrorBody, "description": "no such movie, or it was removed"}}
+router = APIRouter(prefix="/api/movies", tags=["movies"], responses={422: {"model": ErrorBody},
+                                                                    503: {"model": ErrorBody}})
+NOT_FOUND = {404: {"model": ErrorBody, "description": "no such movie (or it was removed), or no such genre"}}
+NOT_EMBEDDED = {409: {"model": ErrorBody, "description": "the movie has no embedding yet"}}
 
 
-@router.get("", response_model=BrowseAnswer)
+@router.get("", response_model=BrowseAnswer, responses=NOT_FOUND)
 def browse(
     session: ReadSession,
     genre: Annotated[OptionalText, Query(description="only this genre")] = None,
@@ -30,7 +32,7 @@ def browse(
     if genre is not None:
         name = catalog.genre_name(session, genre)
         if name is None:
-            raise ParameterError("genre", f"no genre {genre!r}: GET /api/genres lists them")
+            raise ParameterError("genre", f"no genre {genre!r}: GET /api/genres lists them", status=404)
         genre = name
     return catalog.browse(session, genre, sort, order, limit, offset)
 
@@ -44,7 +46,7 @@ def movie(yts_id: YtsId, session: ReadSession) -> MovieDetail:
         raise ParameterError("yts_id", str(exc), status=404) from None
 
 
-@router.get("/{yts_id}/similar", response_model=SimilarAnswer, responses=NOT_FOUND)
+@router.get("/{yts_id}/similar", response_model=SimilarAnswer, responses=NOT_FOUND | NOT_EMBEDDED)
 def similar(yts_id: YtsId, db: Database, filters: SearchFilters, k: K = 10) -> SimilarAnswer:
     """The ``k`` movies most like this one (cosine of their embeddings), never itself, with the reasons."""
     return similar_answer(db, yts_id, k, filters)
