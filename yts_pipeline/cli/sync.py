@@ -1,8 +1,9 @@
-"""``yts-pipeline sync``: the same assets, run in-process on the instance at ``DAGSTER_HOME``.
+"""``yts-pipeline sync``: the page jobs the UI and the schedules launch, run headless on ``DAGSTER_HOME``.
 
-Pages are discovered first, then synced in runs of a few consecutive pages (BackfillPolicy is not
-applied in-process, so the range is chunked here), so progress shows per run and a failure costs
-only its own pages. The runs land in the instance, so the UI shows them afterwards.
+Pages are discovered first, then run as ``defs/page_runs.py`` defines a run over a range of pages
+(the ranges a backfill would cut, settled pages skipped, fetch first, a failed range redone around
+its bad pages), executed in this process; this module adds the progress line and the summary. The
+runs land in the instance, so the UI shows them afterwards.
 """
 
 from __future__ import annotations
@@ -23,21 +24,13 @@ from yts_pipeline.cli.instance import (
     process_tags,
     release_abandoned_runs,
 )
-from yts_pipeline.db.pages import page_states, saved_pages
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import CHECKS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
 from yts_pipeline.defs.embeddings import EmbeddingReport, movie_embeddings
-from yts_pipeline.defs.page_reports import describe_figures, figure_totals, latest_page_reports, report_from_metadata
+from yts_pipeline.defs.page_reports import describe_figures, figure_totals, report_from_metadata
+from yts_pipeline.defs.page_runs import PageRuns, Reports, run_pages
 from yts_pipeline.defs.pages import catalog_sweep, raw_list_pages
-from yts_pipeline.defs.partitions import (
-    PAGES_PER_RUN,
-    contiguous_ranges,
-    instance_lock,
-    key_page,
-    page_key,
-    range_tags,
-    register_pages,
-)
+from yts_pipeline.defs.partitions import PAGES_PER_RUN, instance_lock, key_page, page_key, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource, YtsApiResource
 from yts_pipeline.mirror import PageReport, SweepReport
 
@@ -184,125 +177,38 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
     return totals
 
 
-class PageRuns:
-    """Runs steps of ``job`` over page ranges in-process; a range a page failed in is redone around that page.
-
-    The redo runs each page a step failed for alone (every unfinished page, when a step failed without
-    naming its pages), and the pages only held back by it as ranges again, so one bad page costs
-    itself and a second try, not its neighbours' isolation.
-    """
-
-    def __init__(self, instance: dg.DagsterInstance, job: dg.JobDefinition, run_config: dict, totals: SyncTotals):
-        self.instance, self.job, self.run_config, self.totals = instance, job, run_config, totals
-
-    def run(self, keys: list[str], steps: list[dg.AssetKey]) -> tuple[dict[tuple[str, str], PageReport], set[str]]:
-        """Each page's reports, and the pages the last of ``steps`` materialized."""
-        reports: dict[tuple[str, str], PageReport] = {}
-        finished: set[str] = set()
-        for start, end in contiguous_ranges(keys, max_size=max(1, len(keys))):
-            chunk = [k for k in keys if key_page(start) <= key_page(k) <= key_page(end)]
-            result, done, failed = self._execute(chunk, steps)
-            reports.update(result)
-            finished |= done
-            unfinished = [k for k in chunk if k not in done]
-            if len(chunk) == 1 or not unfinished:
-                continue
-            alone = [k for k in unfinished if failed is None or k in failed] or unfinished
-            for key in alone:
-                result, done, _ = self._execute([key], steps)
-                reports.update(result)
-                finished |= done
-            held_back = [k for k in unfinished if k not in alone]
-            if held_back:
-                result, done = self.run(held_back, steps)
-                reports.update(result)
-                finished |= done
-        return reports, finished
-
-    def _execute(self, chunk: list[str], steps: list[dg.AssetKey]
-                 ) -> tuple[dict[tuple[str, str], PageReport], set[str], set[str] | None]:
-        """One run: reports, the pages its last step materialized, and the pages its steps failed for
-        (``None`` when a step failed without naming them)."""
-        result = self.job.execute_in_process(
-            instance=self.instance, tags={**range_tags(chunk[0], chunk[-1]), **process_tags()},
-            run_config=self.run_config, raise_on_error=False,
-            asset_selection=None if len(steps) == len(SYNC_STEPS[self.job.name]) else steps)
-        self.totals.run_ids.append(result.run_id)
-        embedded = result.asset_materializations_for_node(movie_embeddings.op.name)
-        if embedded:  # each page of the run carries the step's one report
-            self.totals.embeddings.append(report_from_metadata(EmbeddingReport, embedded[-1].metadata))
-        finished = {event.partition for event in result.get_asset_materialization_events()
-                    if event.asset_key == steps[-1]}
-        failed: set[str] = set()
-        for event in result.all_events:
-            if event.is_step_failure:
-                data = event.step_failure_data.user_failure_data
-                named = data.metadata.get("failed_pages") if data else None
-                if named is None:
-                    return latest_page_reports(result), finished, None
-                failed |= set(named.value)
-        return latest_page_reports(result), finished, failed or None
-
-
-# A run that only fetches pages saved before takes this many times the pages of a run of the whole chain:
-# on a rerun most pages are settled after the fetch, so the runs' fixed cost is most of the time.
-FETCH_RUN_FACTOR = 4
-
-
 def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[str], run_config: dict,
                 pages_per_run: int, out: TextIO, *, refresh: bool = False) -> SyncTotals:
-    """Sync ``keys`` in runs of up to ``pages_per_run`` consecutive pages.
-
-    A stretch of pages none of which was ever saved runs the whole chain, a run per ``pages_per_run``.
-    Otherwise the stretch's pages are fetched first, in one run of up to ``FETCH_RUN_FACTOR`` times as
-    many pages, and only those with something to do (a changed answer, rows changed behind the
-    mirror's back, details missing or failed, stale embeddings, ``refresh``) run the later steps, a
-    run per ``pages_per_run``: the others are settled, and their later steps skipped at once.
-    """
+    """Sync ``keys`` as every page run goes (``page_runs``), with a progress line and each page's figures."""
     assets = SYNC_STEPS[job.name]
     steps = [asset.key for asset in assets]
     names = [key.to_user_string() for key in steps]
     totals, progress = SyncTotals(reports={name: [] for name in names}), Progress(len(keys), out)
-    runs = PageRuns(instance, job, run_config, totals)
-    db = DatabaseResource().manager()
-    model = EmbeddingModelResource().model_name() if movie_embeddings in assets else None
 
-    def tally(chunk: list[str], reports: dict[tuple[str, str], PageReport], finished: set[str]) -> None:
+    def on_run(result: dg.ExecuteInProcessResult) -> None:
+        totals.run_ids.append(result.run_id)
+        embedded = result.asset_materializations_for_node(movie_embeddings.op.name)
+        if embedded:  # each page of the run carries the step's one report
+            totals.embeddings.append(report_from_metadata(EmbeddingReport, embedded[-1].metadata))
+
+    def tally(chunk: list[str], reports: Reports, finished: set[str], settled: list[str]) -> None:
         for key in chunk:
             if key not in finished:
                 totals.failed_pages.append(key_page(key))
             for name in names:
                 if (name, key) in reports:
                     totals.reports[name].append(reports[(name, key)])
+        totals.settled += [reports[(names[0], key)] for key in settled if (names[0], key) in reports]
         totals.pages_done += len(chunk)
         progress.show(totals)
 
-    stretch_size = pages_per_run * FETCH_RUN_FACTOR
-    for stretch in _chunks(keys, stretch_size):
-        with db.get_session() as session:
-            seen_before = saved_pages(session, [key_page(k) for k in stretch])
-        if not seen_before:
-            for chunk in _chunks(stretch, pages_per_run):
-                tally(chunk, *runs.run(chunk, steps))
-            continue
-        fetches, fetched = runs.run(stretch, [raw_list_pages.key])
-        with db.get_session() as session:
-            states = page_states(session, [key_page(k) for k in fetched], model)
-        todo = [k for k in stretch if k in fetched and (
-            key_page(k) not in states or not states[key_page(k)].settled(embeddings=bool(model), refresh=refresh))]
-        for chunk in _chunks(todo, pages_per_run):
-            later, finished = runs.run(chunk, steps[1:])
-            tally(chunk, {**fetches, **later}, finished)  # tally reads only the chunk's pages
-        settled = [k for k in stretch if k in fetched and k not in todo]
-        totals.settled += [fetches[(names[0], k)] for k in settled if (names[0], k) in fetches]
-        tally([k for k in stretch if k not in todo], fetches, set(settled))
+    runs = PageRuns(instance, job, run_config, process_tags(), on_run)
+    model = EmbeddingModelResource().model_name() if movie_embeddings in assets else None
+    run_pages(runs, DatabaseResource().manager(), keys, steps, pages_per_run, tally, embedding_model=model,
+              refresh=refresh)
     progress.done()
     totals.failed_pages.sort()
     return totals
-
-
-def _chunks(keys: list[str], size: int) -> list[list[str]]:
-    return [keys[start:start + size] for start in range(0, len(keys), size)]
 
 
 def _tally_checks(result: dg.ExecuteInProcessResult, totals: SyncTotals, *, skip_embeddings: bool) -> None:

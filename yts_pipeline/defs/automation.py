@@ -5,12 +5,15 @@ import dagster as dg
 from yts_pipeline import mirror
 from yts_pipeline.db.pages import pages_with_details_failures
 from yts_pipeline.defs.embeddings import movie_embeddings
+from yts_pipeline.defs.neighbours import movie_neighbours
 from yts_pipeline.defs.pages import catalog_sweep, movie_details, movies, raw_list_pages
-from yts_pipeline.defs.partitions import contiguous_ranges, key_page, page_key, range_tags, register_pages
+from yts_pipeline.defs.page_runs import run_requests
+from yts_pipeline.defs.partitions import key_page, page_key, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
 SYNC_JOB, WITHOUT_EMBEDDINGS_JOB = "sync_pages", "sync_pages_without_embeddings"
 SWEEP_JOB, CHECKS_JOB = "sweep_removed_movies", "integrity_checks"
+NEIGHBOURS_JOB = "neighbour_lists"
 SYNC_STEPS = {
     SYNC_JOB: [raw_list_pages, movies, movie_details, movie_embeddings],
     WITHOUT_EMBEDDINGS_JOB: [raw_list_pages, movies, movie_details],
@@ -38,16 +41,15 @@ checks_job = dg.define_asset_job(
     CHECKS_JOB, selection=ALL_CHECKS,
     description="The integrity checks: duplicates, orphans, listed-but-missing, count vs the API, embeddings.",
 )
+neighbours_job = dg.define_asset_job(
+    NEIGHBOURS_JOB, selection=dg.AssetSelection.assets(movie_neighbours),
+    description="Each movie's similar list, for the movies the last runs added or changed (all of them when "
+                "the ranking changed), then a sample checked against the live ranking.",
+)
 sweep_job = dg.define_asset_job(
     SWEEP_JOB, selection=dg.AssetSelection.assets(catalog_sweep) | ALL_CHECKS,
     description="Mark movies no page lists any more as removed (after a full sync), then check integrity.",
 )
-
-
-def run_requests(keys: list[str], reason: str) -> list[dg.RunRequest]:
-    """One run per stretch of consecutive pages (at most PAGES_PER_RUN each)."""
-    return [dg.RunRequest(tags={**range_tags(start, end), "yts/reason": reason})
-            for start, end in contiguous_ranges(keys)]
 
 
 def discover(instance: dg.DagsterInstance, yts_api: YtsApiResource) -> tuple[list[str], list[str]]:
@@ -101,6 +103,12 @@ def weekly_full_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResou
 @dg.schedule(job=checks_job, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
 def daily_integrity_checks(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every morning, after the nightly sync's runs: duplicates, orphans, missing movies, counts, embeddings."""
+    return dg.RunRequest()
+
+
+@dg.schedule(job=neighbours_job, cron_schedule="0 5 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+def daily_neighbour_lists(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every morning, after the nightly sync's runs: the lists its new and changed movies touch."""
     return dg.RunRequest()
 
 

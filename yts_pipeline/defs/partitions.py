@@ -16,8 +16,6 @@ PAGES = dg.DynamicPartitionsDefinition(name="pages")
 # the definitions load: a backfill policy is part of them (each code server reads it when it starts).
 PAGES_PER_RUN = pages_per_run()
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=PAGES_PER_RUN)
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 LOCK_FILE = ".yts-startup.lock"
 
 
@@ -67,25 +65,3 @@ def register_pages(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[st
         if new:
             instance.add_dynamic_partitions(PAGES.name, new)
     return new
-
-
-def contiguous_ranges(keys: list[str], max_size: int = PAGES_PER_RUN) -> list[tuple[str, str]]:
-    """Sorted keys grouped into runs of consecutive pages, each at most ``max_size`` long."""
-    ranges: list[tuple[str, str]] = []
-    start = previous = None
-    size = 0
-    for key in sorted(set(keys), key=key_page):
-        if start is not None and key_page(key) == key_page(previous) + 1 and size < max_size:
-            previous, size = key, size + 1
-            continue
-        if start is not None:
-            ranges.append((start, previous))
-        start = previous = key
-        size = 1
-    if start is not None:
-        ranges.append((start, previous))
-    return ranges
-
-
-def range_tags(start: str, end: str) -> dict[str, str]:
-    return {RANGE_START_TAG: start, RANGE_END_TAG: end}

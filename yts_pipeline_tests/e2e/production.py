@@ -17,7 +17,8 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import make_url
 
-from yts_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, key_page, page_key, register_pages
+from yts_pipeline.defs.page_runs import RANGE_END_TAG, RANGE_START_TAG
+from yts_pipeline.defs.partitions import key_page, page_key, register_pages
 from yts_pipeline.yts.replay import Catalog, ReplayServer
 from yts_pipeline_tests.e2e.services import CHECKOUT, Services, launch_backfill, wait_for_webserver
 from yts_pipeline_tests.reliability.support import Processes, cli_env, comparable_dump, connection

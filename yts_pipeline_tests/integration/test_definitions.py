@@ -23,7 +23,8 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Movie, MovieCast
 from yts_pipeline.definitions import defs as load_definitions
 from yts_pipeline.defs.automation import daily_incremental_sync, page_discovery_sensor, weekly_full_sync
-from yts_pipeline.defs.partitions import PAGES, RANGE_END_TAG, RANGE_START_TAG, range_tags
+from yts_pipeline.defs.page_runs import RANGE_END_TAG, RANGE_START_TAG, range_tags
+from yts_pipeline.defs.partitions import PAGES
 from yts_pipeline_tests.support.ticks import schedule_context, sensor_context
 
 DG = str(Path(sys.executable).with_name("dg"))
