@@ -68,8 +68,8 @@ def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
     with db.get_session() as session:
         where = filter_sql(session, filters, params)
         results = _ranked_results(session, ranked(where), params)
-        has_data = _has_movies(session) if mode == "keyword" else _has_vectors(session, model_name=params["model"])
-        if not results and not has_data:
+        if not results and not (_has_movies(session) if mode == "keyword"
+                                else _has_vectors(session, model_name=params["model"])):
             raise NothingToSearch()
     return results
 
@@ -157,28 +157,28 @@ def _semantic_sql(where: str) -> str:
         SELECT id, 1 - distance AS score FROM nearest"""
 
 
-def _keyword_sql(where: str) -> str:
+def _keyword_sql(where: str, limit: str = ":k") -> str:
     return f"""
         SELECT m.id, ts_rank_cd(m.search_vector, query) AS score
         FROM movies m, websearch_to_tsquery('english', :text) query
         WHERE m.search_vector @@ query AND {where}
         ORDER BY score DESC, m.id
-        LIMIT :k"""
+        LIMIT {limit}"""
 
 
 def _hybrid_sql(where: str) -> str:
-    """Reciprocal Rank Fusion of the semantic and keyword rankings, after pgvector-python's rrf.py."""
+    """Reciprocal Rank Fusion of the semantic and keyword rankings, after pgvector-python's rrf.py.
+
+    Each side is cut to its best ``:candidates`` before it is numbered: numbering every keyword match
+    first sorted and windowed them all (thousands for a common word at 75,000 movies)."""
     return f"""
         WITH semantic AS MATERIALIZED ({_nearest_sql(where, ':candidates')}),
         semantic_ranked AS (
             SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM semantic
         ),
         keyword AS (
-            SELECT m.id, row_number() OVER (ORDER BY ts_rank_cd(m.search_vector, query) DESC, m.id) AS rank
-            FROM movies m, websearch_to_tsquery('english', :text) query
-            WHERE m.search_vector @@ query AND {where}
-            ORDER BY rank
-            LIMIT :candidates
+            SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
+            FROM ({_keyword_sql(where, ':candidates')}) best
         )
         SELECT COALESCE(s.id, kw.id) AS id,
                COALESCE(1.0 / ({RRF_K} + s.rank), 0.0) + COALESCE(1.0 / ({RRF_K} + kw.rank), 0.0) AS score

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from sqlalchemy import text
 
 from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline.search import EmbeddingModel, Filters, get_model, queries, search
+from yts_pipeline.search.sql import filter_sql
 from yts_pipeline.yts.replay import Catalog
+from yts_pipeline_tests.conftest import TEMPLATE
+from yts_pipeline_tests.support.postgres import ScratchPostgres
+from yts_pipeline_tests.support.serving import catalog_payloads, fill
 
+MANY_MATCHES = "war or love or family or secret or life"  # about half the movies
 STORAGE = "SELECT attstorage FROM pg_attribute WHERE attrelid = 'movies'::regclass AND attname = 'search_vector'"
+
+
+@pytest.fixture(scope="session")
+def model() -> EmbeddingModel:
+    return get_model()
 
 
 def test_a_wide_movie_keeps_its_search_vector_in_the_row(db: DatabaseManager) -> None:
@@ -32,3 +46,53 @@ def test_an_older_mirror_keeps_its_search_vectors_in_the_row_from_its_next_start
             assert conn.scalar(text(STORAGE)) == "m"
     finally:
         db.close_all()
+
+
+def hybrid_before(where: str) -> str:
+    """The hybrid statement as it was: every keyword match numbered (sorted and windowed), then cut."""
+    return f"""
+        WITH semantic AS MATERIALIZED ({queries._nearest_sql(where, ':candidates')}),
+        semantic_ranked AS (
+            SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM semantic
+        ),
+        keyword AS (
+            SELECT m.id, row_number() OVER (ORDER BY ts_rank_cd(m.search_vector, query) DESC, m.id) AS rank
+            FROM movies m, websearch_to_tsquery('english', :text) query
+            WHERE m.search_vector @@ query AND {where}
+            ORDER BY rank
+            LIMIT :candidates
+        )
+        SELECT COALESCE(s.id, kw.id) AS id,
+               COALESCE(1.0 / ({queries.RRF_K} + s.rank), 0.0) + COALESCE(1.0 / ({queries.RRF_K} + kw.rank), 0.0)
+               AS score
+        FROM semantic_ranked s FULL OUTER JOIN keyword kw ON s.id = kw.id
+        ORDER BY score DESC, id
+        LIMIT :k"""
+
+
+@pytest.fixture(scope="module")
+def replayed(postgres: ScratchPostgres, model: EmbeddingModel) -> Iterator[DatabaseManager]:
+    """240 movies of the replay catalog, embedded: common words match far more movies than a side's candidates."""
+    name = postgres.create_database(TEMPLATE)
+    db = DatabaseManager(postgres.url(name))
+    fill(db, model, catalog_payloads(240, seed=22))
+    yield db
+    db.close_all()
+    postgres.drop_database(name)
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(genre="Drama"), Filters(year_from=1990, min_rating=5)],
+                         ids=["all", "genre", "years and rating"])
+@pytest.mark.parametrize("k", [1, 10, 25])
+def test_the_hybrid_ranking_is_the_one_before_the_rewrite(replayed, model, filters, k) -> None:
+    with replayed.engine.connect() as conn:
+        matches = conn.scalar(text("SELECT count(*) FROM movies WHERE search_vector @@ "
+                                   "websearch_to_tsquery('english', :query)"), {"query": MANY_MATCHES})
+    assert matches > 40, "the keyword side is no longer cut to its candidates: ask for a more common word"
+    for query in (MANY_MATCHES, "war", "a heist that goes wrong", "a family drama", "treasure", "the"):
+        found = search(replayed, query, "hybrid", k, filters, model)
+        params = {"text": query, "k": k, "vector": model.encode([query])[0], "model": model.name}
+        with replayed.get_session() as session:
+            before = queries._ranked_results(session, hybrid_before(filter_sql(session, filters, params)), params)
+        assert found == before, query
+        assert found or query == "the"  # a stop word alone matches nothing by keyword, yet finds by meaning
