@@ -23,7 +23,7 @@ from yts_pipeline.serve.access import AccessLog
 from yts_pipeline.serve.database import ServingDatabase
 from yts_pipeline.serve.embedding import BackgroundModel
 from yts_pipeline.serve.errors import DATABASE_FAILURES, ServeError, from_database_error
-from yts_pipeline.serve.routes import movies, pages, search, status
+from yts_pipeline.serve.routes import for_you, movies, pages, search, status
 from yts_pipeline.serve.templating import STATIC_DIR, render
 from yts_pipeline.settings import ServeSettings
 
@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Search and browse the YTS mirror, and get recommendations.
 
 Lists answer `{"results": [...], ...}`. Every error answers `{"error": "...", "parameter": "..."}`:
-422 for a bad parameter (named), 404 for an unknown movie, 503 while the database (or, for semantic
-and hybrid search, the embedding model) is unavailable. Nothing here writes to the mirror."""
+422 for a bad parameter (named), 404 for an unknown movie or genre, 409 when the mirror cannot answer
+yet (a movie not embedded) or recommend's lists contradict each other, 503 while the database (or, for
+semantic and hybrid search, the embedding model) is unavailable. Nothing here writes to the mirror."""
 JSON_PREFIXES = ("/api/", "/health", "/docs", "/redoc", "/openapi")
 
 
@@ -53,8 +54,8 @@ def create_app(settings: ServeSettings | None = None, *, database_url: str | Non
     app = FastAPIOffline(title="yts_pipeline", version="1", description=DESCRIPTION, lifespan=lifespan,
                          static_url="/static/docs")
     app.state.database = ServingDatabase(database_url, settings)
-    app.state.model = BackgroundModel(model)
-    for router in (status.router, search.router, movies.router, pages.router):
+    app.state.model = BackgroundModel(model, settings.query_cache)
+    for router in (status.router, search.router, movies.router, pages.router, for_you.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(ServeError, _serve_error)

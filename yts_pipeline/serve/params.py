@@ -36,7 +36,8 @@ MOVIE_REFERENCE = r"^([0-9]{1,19}|[tT]{2}[0-9]{1,12})$"  # a YTS id or an IMDb c
 
 def _text(max_chars: int, pattern: str, *, blank_is_none: bool) -> tuple[BeforeValidator, WithJsonSchema]:
     """Text checked as sent (at most ``max_chars``, matching ``pattern``), then stripped; with
-    ``blank_is_none`` an empty or blank value (``genre=``, as an HTML form sends an unset field) means "no condition"."""
+    ``blank_is_none`` an empty or blank value (``genre=``, as an HTML form sends an unset field)
+    means "no condition"."""
     compiled = re.compile(pattern)
 
     def check(value: object) -> object:
