@@ -19,6 +19,25 @@ from sqlalchemy.orm import Session
 from yts_pipeline.search.ranking import Profile
 from yts_pipeline.search.sql import BEST_QUALITY, GENRES, QUALITY_ORDER, use_index_scans
 
+NOT_A_REFERENCE = """m.id <> ALL(CAST(:refs AS bigint[]))
+              AND (m.imdb_code IS NULL OR m.imdb_code <> ALL(ARRAY(
+                  SELECT imdb_code FROM movies WHERE id = ANY(CAST(:refs AS bigint[])) AND imdb_code IS NOT NULL)))"""
+# The candidates: each liked movie's nearest plots through the HNSW index (the live ranking)...
+NEAREST_BY_INDEX = """
+        SELECT DISTINCT n.id FROM refs CROSS JOIN LATERAL (
+            SELECT m.id FROM movie_plot_embeddings e JOIN movies m ON m.id = e.movie_id
+            WHERE e.model = (SELECT model FROM movie_plot_embeddings WHERE movie_id = (CAST(:refs AS bigint[]))[1])
+              AND {where} AND """ + NOT_A_REFERENCE + """
+            ORDER BY e.embedding <=> refs.embedding
+            LIMIT :candidates
+        ) n
+        WHERE refs.position <= :liked"""
+# ... or the neighbours their stored lists (``movie_neighbours``, of version :version) hold.
+NEAREST_FROM_LISTS = """
+        SELECT DISTINCT m.id FROM movie_neighbours l CROSS JOIN LATERAL unnest(l.neighbour_ids) AS n(id)
+        JOIN movies m ON m.id = n.id
+        WHERE l.movie_id = ANY((CAST(:refs AS bigint[]))[1:CAST(:liked AS int)]) AND l.version = :version
+          AND {where} AND """ + NOT_A_REFERENCE
 HAS_PLOT = r"COALESCE(m.summary ~ '\S' OR m.description_full ~ '\S' OR m.description_intro ~ '\S', false)"
 # In the order of Profile's fields (``as_profile``).
 PROFILE_COLUMNS = ("m.id AS movie_id, m.external_id, m.imdb_code, m.title, m.year, "
@@ -31,19 +50,7 @@ NEIGHBOURHOOD = """
         JOIN movie_plot_embeddings p ON p.movie_id = r.movie_id
         WHERE p.model = (SELECT model FROM movie_plot_embeddings WHERE movie_id = (CAST(:refs AS bigint[]))[1])
     ),
-    nearest AS MATERIALIZED (
-        SELECT DISTINCT n.id FROM refs CROSS JOIN LATERAL (
-            SELECT m.id FROM movie_plot_embeddings e JOIN movies m ON m.id = e.movie_id
-            WHERE e.model = (SELECT model FROM movie_plot_embeddings WHERE movie_id = (CAST(:refs AS bigint[]))[1])
-              AND {where}
-              AND m.id <> ALL(CAST(:refs AS bigint[]))
-              AND (m.imdb_code IS NULL OR m.imdb_code <> ALL(ARRAY(
-                  SELECT imdb_code FROM movies WHERE id = ANY(CAST(:refs AS bigint[])) AND imdb_code IS NOT NULL)))
-            ORDER BY e.embedding <=> refs.embedding
-            LIMIT :candidates
-        ) n
-        WHERE refs.position <= :liked
-    ),
+    nearest AS MATERIALIZED ({nearest}),
     wanted AS (
         SELECT id, false AS is_reference FROM nearest
         UNION ALL
@@ -64,17 +71,18 @@ class Neighbourhood:
 
 
 def neighbourhood(session: Session, liked: Sequence[int], disliked: Sequence[int], where: str,
-                  params: dict[str, Any], candidates: int) -> Neighbourhood:
+                  params: dict[str, Any], candidates: int, lists_version: str | None = None) -> Neighbourhood:
     """The movies ``liked`` and ``disliked`` (``movies.id``) and the candidates around the liked ones.
 
     Candidates meet ``where`` (conditions on ``movies m``). The liked and disliked movies, and
     other uploads of their IMDb codes, are left out in the scan, so that they never take a
-    candidate's place.
+    candidate's place. With ``lists_version`` the candidates are the liked movies' stored lists.
     """
     use_index_scans(session)
-    rows = session.execute(text(NEIGHBOURHOOD.format(where=where, profile=PROFILE_COLUMNS)), {
+    nearest = (NEAREST_BY_INDEX if lists_version is None else NEAREST_FROM_LISTS).format(where=where)
+    rows = session.execute(text(NEIGHBOURHOOD.format(nearest=nearest, profile=PROFILE_COLUMNS)), {
         **params, "refs": [*liked, *disliked], "liked": len(liked), "candidates": candidates,
-        "qualities": QUALITY_ORDER,
+        "qualities": QUALITY_ORDER, "version": lists_version,
     }).all()
     return Neighbourhood(
         references={row.movie_id: (as_profile(row), row.plot_model) for row in rows if row.is_reference},

@@ -19,12 +19,15 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, Movie, MovieEmbedding, MoviePlotEmbedding
 from yts_pipeline.search.errors import MovieNotFound, NothingToSearch, SearchError
 from yts_pipeline.search.model import EmbeddingModel, get_model
-from yts_pipeline.search.neighbours import neighbourhood
+from yts_pipeline.search.from_lists import lists_version, stored_similar
+from yts_pipeline.search.neighbour_lists import LIST_SIZE
+from yts_pipeline.search.neighbours import Neighbourhood, neighbourhood
 from yts_pipeline.search.ranking import CANDIDATES, Ranked, rank
 from yts_pipeline.search.resolve import describe, resolve_movie
 from yts_pipeline.search.sql import BEST_QUALITY, GENRES, QUALITY_ORDER, Filters, check_k, filter_sql, use_index_scans
 
-__all__ = ["SEARCH_MODES", "Filters", "Result", "recommend", "resolve_movie", "search", "similar"]
+__all__ = ["SEARCH_MODES", "Filters", "Result", "recommend", "recommend_live", "resolve_movie", "search", "similar",
+           "similar_live"]
 
 Mode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[Mode, ...] = ("hybrid", "semantic", "keyword")
@@ -75,8 +78,16 @@ def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
 
 
 def similar(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters | None = None) -> list[Result]:
-    """The ``k`` movies most like one given by YTS id, IMDb code or title (see ``resolve_movie``); never itself."""
-    return _like(db, [query], [], k, filters, name_the_liked=False)
+    """The ``k`` movies most like one given by YTS id, IMDb code or title (see ``resolve_movie``); never itself.
+
+    Read from the movie's stored list (``movie_neighbours``) when it can answer, else ranked live.
+    """
+    return _like(db, [query], [], k, filters, name_the_liked=False, from_lists=True)
+
+
+def similar_live(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters | None = None) -> list[Result]:
+    """``similar`` ranked on the spot from the HNSW index: the stored lists' fallback, and their baseline."""
+    return _like(db, [query], [], k, filters, name_the_liked=False, from_lists=False)
 
 
 def recommend(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str] = (), k: int = 10,
@@ -85,17 +96,30 @@ def recommend(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequenc
 
     Never a liked or disliked movie, nor another upload of one. Each result's reasons start with
     the liked movie it is most like. ``MovieNotFound`` / ``AmbiguousMovie`` name the input at fault.
+    The candidates are the liked movies' stored lists when they all have one, else ranked live.
     """
+    _check_liked(liked, disliked)
+    return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True, from_lists=True)
+
+
+def recommend_live(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str] = (), k: int = 10,
+                   filters: Filters | None = None) -> list[Result]:
+    """``recommend`` with candidates from the HNSW index: the stored lists' fallback, and their baseline."""
+    _check_liked(liked, disliked)
+    return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True, from_lists=False)
+
+
+def _check_liked(liked: Sequence[int | str], disliked: Sequence[int | str]) -> None:
     if isinstance(liked, (str, int)) or isinstance(disliked, (str, int)):
         raise SearchError("liked and disliked are lists of movies, e.g. recommend(db, ['Interstellar'])")
     if not liked:
         raise SearchError("name at least one liked movie (a YTS id, an IMDb code or a title)")
-    return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True)
 
 
 def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str], k: int,
-          filters: Filters | None, *, name_the_liked: bool) -> list[Result]:
-    """Resolve the movies, gather their plot neighbours, re-rank them (``ranking.rank``)."""
+          filters: Filters | None, *, name_the_liked: bool, from_lists: bool) -> list[Result]:
+    """Resolve the movies, gather their plot neighbours, re-rank them (``ranking.rank``); ``from_lists``: one
+    liked movie's stored list as it is, or the liked movies' lists as the candidates, when they answer."""
     check_k(k)
     with db.get_session() as session:
         liked_rows, disliked_rows = _resolve_all(session, liked), _resolve_all(session, disliked)
@@ -105,8 +129,12 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
             raise SearchError(f"{describe(movie)} is both liked and disliked; keep it on one side")
         params: dict[str, Any] = {}
         where = filter_sql(session, filters or Filters(), params)
-        found = neighbourhood(session, liked_ids, disliked_ids, where, params,
-                              max(CANDIDATES, CANDIDATES_PER_RESULT * k))
+        if from_lists and not disliked_ids and len(liked_ids) == 1:
+            stored = stored_similar(session, liked_ids[0], k, where, params)
+            if stored is not None:
+                like = [f"like {liked_rows[0].title}"] if name_the_liked else []
+                return [_result(Ranked(r.movie, r.score, like + r.reasons)) for r in stored]
+        found = _candidates(session, liked_ids, disliked_ids, k, where, params, from_lists=from_lists)
         model = found.references[liked_ids[0]][1]
         for row in (*liked_rows, *disliked_rows):
             if model is None or found.references[row.id][1] != model:
@@ -117,6 +145,18 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
     disliked_profiles = [found.references[i][0] for i in disliked_ids]
     return [_result(ranked) for ranked in
             rank(liked_profiles, disliked_profiles, found.candidates, k, name_the_liked=name_the_liked)]
+
+
+def _candidates(session: Session, liked_ids: list[int], disliked_ids: list[int], k: int, where: str,
+                params: dict[str, Any], *, from_lists: bool) -> Neighbourhood:
+    """The liked movies' stored lists when they all have one and hold ``k`` candidates, else their HNSW neighbours."""
+    listed = from_lists and k <= LIST_SIZE and lists_version(session, liked_ids)
+    if listed:
+        version, complete = listed
+        found = neighbourhood(session, liked_ids, disliked_ids, where, params, LIST_SIZE, lists_version=version)
+        if len(found.candidates) >= k or complete:
+            return found
+    return neighbourhood(session, liked_ids, disliked_ids, where, params, max(CANDIDATES, CANDIDATES_PER_RESULT * k))
 
 
 def _resolve_all(session: Session, queries: Sequence[int | str]) -> list[Row]:

@@ -1,0 +1,99 @@
+"""Keep ``movie_neighbours`` equal to what ``similar`` ranks live: a full rebuild, or only the lists a change touches.
+
+A full rebuild runs when the stored lists are of another version (first run, another plot model,
+other weights, pool or list size). Otherwise the lists to redo are those of the new and changed
+movies (their fingerprint differs) and those a changed or removed movie enters or leaves: a list
+holds it, or its plot is at least as close as the list's last candidate (``candidate_floor``), so
+it is, or now becomes, one of the candidates. Not seen: a movie whose plot vector changed leaving a
+list's candidates beyond the stored top (its old vector is gone); the check samples lists against
+the live ranking, and a version bump rebuilds.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline.search.neighbour_lists import LIST_SIZE, PlotCatalog, neighbour_lists
+from yts_pipeline.search.neighbour_store import StoredList, plot_vectors, read_catalog, stored_lists, write_lists
+from yts_pipeline.search.ranking import CANDIDATES, WEIGHTS
+
+ALGORITHM = 1  # bump when the lists' meaning changes without a weight or size changing
+FLOOR_SLACK = 1e-6  # cosines from numpy and from pgvector differ in the last float32 digits
+
+
+@dataclass(frozen=True)
+class NeighboursReport:
+    """What one update did: ``mode`` full, incremental or none; movies whose list was (re)made, lists deleted."""
+
+    mode: str
+    version: str
+    movies: int
+    changed: int
+    removed: int
+    lists_written: int
+    seconds: float
+
+    def metadata(self) -> dict[str, str | int | float]:
+        return asdict(self)
+
+
+@functools.cache
+def neighbours_version(model_name: str) -> str:
+    """The key of the ranking the lists follow: stored lists of another key are never read."""
+    key = f"{model_name}|{WEIGHTS}|candidates={CANDIDATES}|size={LIST_SIZE}|algorithm={ALGORITHM}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def update_neighbour_lists(db: DatabaseManager, model_name: str, *, full: bool = False) -> NeighboursReport:
+    """Bring every stored list up to date for the plot vectors of ``model_name``; ``full`` rebuilds all."""
+    started, version = time.perf_counter(), neighbours_version(model_name)
+    with db.get_session() as session:
+        catalog, fingerprints = read_catalog(session, model_name)
+        stored = stored_lists(session)
+        full = full or any(s.version != version for s in stored.values()) or not stored
+        row_of = {int(movie_id): row for row, movie_id in enumerate(catalog.movie_ids)}
+        gone = sorted(set(stored) - set(row_of))
+        changed = ([row for row, movie_id in enumerate(catalog.movie_ids.tolist())
+                    if movie_id not in stored or stored[movie_id].fingerprint != fingerprints[row]]
+                   if not full else list(range(len(catalog))))
+        if full:
+            redo = np.arange(len(catalog))
+        else:
+            gone_vectors = plot_vectors(session, model_name, gone)
+            redo = _touched(catalog, stored, row_of, changed, gone, gone_vectors)
+        written = write_lists(session, version, catalog, fingerprints, neighbour_lists(catalog, redo),
+                              delete=None if full else [*gone, *catalog.movie_ids[redo].tolist()])
+    mode = "full" if full else "incremental" if written or gone else "none"
+    return NeighboursReport(mode=mode, version=version, movies=len(catalog), changed=len(changed),
+                            removed=len(gone), lists_written=written,
+                            seconds=round(time.perf_counter() - started, 3))
+
+
+def _touched(catalog: PlotCatalog, stored: dict[int, StoredList], row_of: dict[int, int], changed: list[int],
+             gone: list[int], gone_vectors: np.ndarray) -> np.ndarray:
+    """Rows whose list a changed or gone movie may enter or leave, and the changed rows themselves."""
+    moved_ids = {*catalog.movie_ids[changed].tolist(), *gone}
+    redo = set(changed)
+    if not moved_ids:
+        return np.array([], dtype=np.int64)
+    floors = np.array([_floor(stored.get(movie_id)) for movie_id in catalog.movie_ids.tolist()])
+    moved_vectors = np.concatenate([catalog.vectors[changed], gone_vectors])
+    if len(moved_vectors):
+        for start in range(0, len(catalog), 4096):
+            closest = (catalog.vectors[start:start + 4096] @ moved_vectors.T).max(axis=1)
+            redo.update((start + np.flatnonzero(closest >= floors[start:start + 4096] - FLOOR_SLACK)).tolist())
+    for movie_id, row in row_of.items():
+        if movie_id in stored and not moved_ids.isdisjoint(stored[movie_id].neighbour_ids):
+            redo.add(row)
+    return np.array(sorted(redo), dtype=np.int64)
+
+
+def _floor(stored: StoredList | None) -> float:
+    """A list's last candidate cosine; -inf when every movie was a candidate, or when it has no list."""
+    return -np.inf if stored is None or stored.floor is None else stored.floor
