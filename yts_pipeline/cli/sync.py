@@ -25,7 +25,8 @@ from yts_pipeline.cli.instance import (
     release_abandoned_runs,
 )
 from yts_pipeline.definitions import defs as load_definitions
-from yts_pipeline.defs.automation import CHECKS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS, WITHOUT_EMBEDDINGS_JOB
+from yts_pipeline.defs.automation import (CHECKS_JOB, NEIGHBOURS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS,
+                                          WITHOUT_EMBEDDINGS_JOB)
 from yts_pipeline.defs.embeddings import EmbeddingReport, movie_embeddings
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, report_from_metadata
 from yts_pipeline.defs.page_runs import PageRuns, Reports, run_pages
@@ -166,6 +167,9 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
             after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
             result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
                                               raise_on_error=False)
+            # The neighbour lists (defs/neighbours.py), once after the page runs and the sweep; not without embeddings.
+            lists = None if skip_embeddings else definitions.resolve_job_def(NEIGHBOURS_JOB).execute_in_process(
+                instance=instance, run_config=QUIET, tags=process_tags(), raise_on_error=False)
     totals.run_ids.append(result.run_id)
     if full_sync:
         swept = result.asset_materializations_for_node(catalog_sweep.op.name)
@@ -174,6 +178,9 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
             totals.removed, totals.revived = len(sweep.removed), len(sweep.revived)
             totals.swept = sweep.skipped_reason is None
     _tally_checks(result, totals, skip_embeddings=skip_embeddings)
+    if lists is not None:
+        totals.run_ids.append(lists.run_id)
+        _tally_checks(lists, totals, skip_embeddings=False)
     return totals
 
 

@@ -8,6 +8,7 @@ candidates, so each list has a candidate floor and a new movie enters some lists
 from __future__ import annotations
 
 import copy
+import io
 from dataclasses import replace
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from yts_pipeline.cli.sync import run_sync
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.defs.neighbours import lists_match_live_ranking, movie_neighbours
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
@@ -228,3 +230,17 @@ def test_the_asset_materializes_in_dagster_and_its_check_compares_with_the_live_
                            selection=dg.AssetSelection.checks(lists_match_live_ranking))
     [evaluation] = again.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.metadata["unlike"].value == 20
+
+
+def test_sync_makes_the_lists_once_after_its_page_runs_and_not_without_embeddings(pipeline_env) -> None:
+    def materializations() -> list[dict]:
+        with dg.DagsterInstance.get() as instance:
+            records = instance.fetch_materializations(movie_neighbours.key, limit=10).records
+        return [{k: v.value for k, v in r.asset_materialization.metadata.items()} for r in records]
+
+    run_sync(out=io.StringIO(), pages=(1, 1), skip_embeddings=True)
+    assert materializations() == []
+    totals = run_sync(out=io.StringIO(), pages=(1, 2))
+    [made] = materializations()
+    assert (made["mode"], made["lists_written"]) == ("full", 100) and totals.failed_checks == []
+    assert "lists_match_live_ranking" not in totals.check_warnings
