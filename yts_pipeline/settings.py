@@ -154,6 +154,25 @@ class DatabaseSettings:
         )
 
 
+@dataclass(frozen=True)
+class DagsterSettings:
+    """The local Dagster instance's folder: ``DAGSTER_HOME``, else ``<YTS_DATA_DIR>/dagster_home``.
+
+    ``chosen_by`` names the variable that put it there (``None``: the default), for errors and for
+    whether ``dg`` needs telling where it is.
+    """
+
+    home: Path
+    chosen_by: str | None = None
+
+    @classmethod
+    def from_env(cls) -> DagsterSettings:
+        if os.environ.get("DAGSTER_HOME"):
+            return cls(Path(os.environ["DAGSTER_HOME"]).expanduser().resolve(), "DAGSTER_HOME")
+        chosen_by = "YTS_DATA_DIR" if os.environ.get("YTS_DATA_DIR") else None
+        return cls((DatabaseSettings.from_env().data_dir / "dagster_home").expanduser().resolve(), chosen_by)
+
+
 EMBEDDING_BACKENDS = ("auto", "torch", "openvino")
 
 
@@ -193,6 +212,7 @@ class ServeSettings:
 
     cors_origins: tuple[str, ...] = ()  # none: CORS off, browsers keep other sites' pages out
     statement_timeout_seconds: float = 10.0  # a query running longer is cancelled, the client gets a 503
+    query_cache: int = 1024  # vectors of recent search texts kept (1.5 kB each); 0 encodes every search
 
     @classmethod
     def from_env(cls) -> ServeSettings:
@@ -205,4 +225,5 @@ class ServeSettings:
             cors_origins=origins,
             statement_timeout_seconds=_env_float("SERVE_STATEMENT_TIMEOUT", cls.statement_timeout_seconds,
                                                  minimum=0.1),
+            query_cache=_env_int("SERVE_QUERY_CACHE", cls.query_cache),
         )

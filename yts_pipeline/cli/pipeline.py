@@ -18,7 +18,8 @@ class UsageError(RuntimeError):
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Run the pipeline headless; exit 0 only when every page and every integrity check passed."""
-    from yts_pipeline.cli.instance import point_dg_at_default_instance, prepare_local_instance
+    from yts_pipeline.cli.dg_env import point_dg_at_default_instance
+    from yts_pipeline.cli.instance import prepare_local_instance
     from yts_pipeline.cli.sync import parse_page_range, print_summary, run_sync
     from yts_pipeline.defs.partitions import PAGES_PER_RUN
 
@@ -50,7 +51,8 @@ def check_port_free(host: str, port: int, likely: str) -> None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start the Dagster UI and daemon (``dg dev``) on the local instance, from the project checkout."""
-    from yts_pipeline.cli.instance import point_dg_at_default_instance, prepare_local_instance, project_checkout
+    from yts_pipeline.cli.dg_env import point_dg_at_default_instance, project_checkout
+    from yts_pipeline.cli.instance import prepare_local_instance
 
     checkout = project_checkout()
     if checkout is None:

@@ -6,7 +6,7 @@ statement compiled again, about 1 ms before the query itself. A sync stores thou
 asks the instance for the page partitions on every page. These subclasses only keep each file's
 engine (a small pool of open connections, and its compiled-statement cache); the files, tables and
 locking are Dagster's, so the UI, the daemon and a plain Dagster instance read them as before.
-``storage: custom`` in the local instance's dagster.yaml selects it (``yts_pipeline.cli.instance``).
+``storage: custom`` in the local instance's dagster.yaml selects it (``yts_pipeline/cli/instance.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# Dagster has no public API for storage: a custom one subclasses its SQLite classes, which live only in
+# dagster._core (unit/test_dagster_internals.py fails when a name or hook used here changes).
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage

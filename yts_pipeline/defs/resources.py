@@ -20,7 +20,7 @@ import dagster as dg
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search.model import EmbeddingModel, get_model, model_location
-from yts_pipeline.settings import ApiSettings, DatabaseSettings, parse_api_urls
+from yts_pipeline.settings import ApiSettings, DatabaseSettings, parse_api_urls, parse_database_url
 from yts_pipeline.yts.client import YtsClient
 
 K = TypeVar("K", bound=Hashable)
@@ -64,7 +64,7 @@ class DatabaseResource(dg.ConfigurableResource):
         """The ``DATABASE_URL`` / ``DB_*`` / ``YTS_DATA_DIR`` settings, with this resource's fields on top."""
         settings = DatabaseSettings.from_env()
         if self.database_url:
-            settings = dataclasses.replace(settings, url=self.database_url)
+            settings = dataclasses.replace(settings, url=parse_database_url(self.database_url))
         if self.data_dir:
             settings = dataclasses.replace(settings, data_dir=Path(self.data_dir))
         return settings

@@ -43,3 +43,13 @@ def test_an_api_client_per_whole_setting(monkeypatch: pytest.MonkeyPatch, replay
     slower = YtsApiResource().client()
     assert slower is not client and slower.settings.timeout_seconds == 3.0
     assert YtsApiResource(requests_per_second=5).client().settings.requests_per_second == 5
+
+
+def test_a_resources_database_url_is_read_as_database_url_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``postgres://`` URL given to the resource (an EnvVar in the UI) means what DATABASE_URL means."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    url = "postgres://yts:secret@db.example:5432/yts"
+    monkeypatch.setenv("DATABASE_URL", url)
+    from_env = DatabaseResource().settings().url
+    assert DatabaseResource(database_url=url).settings().url == from_env
+    assert from_env.startswith("postgresql://")

@@ -17,13 +17,13 @@ import dagster as dg
 import pytest
 from dagster._core.launcher import WorkerStatus
 
-from yts_pipeline.defs.run_launcher import WORKER_HOST_TAG, MonitoredRunLauncher
+from yts_pipeline.cli.run_launcher import WORKER_HOST_TAG, MonitoredRunLauncher
 
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test(overrides={"run_launcher": {
-            "module": "yts_pipeline.defs.run_launcher", "class": "MonitoredRunLauncher"}}) as instance:
+            "module": "yts_pipeline.cli.run_launcher", "class": "MonitoredRunLauncher"}}) as instance:
         yield instance
 
 

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from yts_pipeline.cli.instance import local_dagster_home, point_dg_at_default_instance, prepare_local_instance
+from yts_pipeline.cli.dg_env import point_dg_at_default_instance
+from yts_pipeline.cli.instance import local_dagster_home, prepare_local_instance
 
 
 @pytest.fixture

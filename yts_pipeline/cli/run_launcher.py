@@ -16,6 +16,8 @@ import socket
 
 import psutil
 from dagster import DagsterEventType, DefaultRunLauncher
+# A run launcher's health check is typed only in dagster._core (Dagster exports DefaultRunLauncher, not what
+# its hooks take and return); unit/test_dagster_internals.py fails when one of these names changes.
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin
 from dagster._core.storage.dagster_run import DagsterRun
