@@ -2,6 +2,7 @@
 
 Loading torch and MiniLM takes seconds; nothing else waits for it. A semantic query that arrives
 first waits for the load (``get_model`` is thread-safe); keyword search, pages and /health never do.
+The model remembers the vectors of recent search texts (``SERVE_QUERY_CACHE`` of them).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import logging
 import threading
 
 from yts_pipeline.search import EmbeddingModel, EmbeddingModelError, get_model
+from yts_pipeline.search.query_cache import with_query_cache
+from yts_pipeline.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +20,9 @@ log = logging.getLogger(__name__)
 class BackgroundModel:
     """The model given (tests, benchmarks), or the configured one loaded once in the background."""
 
-    def __init__(self, model: EmbeddingModel | None = None):
-        self._model = model
+    def __init__(self, model: EmbeddingModel | None = None, query_cache: int = ServeSettings.query_cache):
+        self._query_cache = query_cache
+        self._model = with_query_cache(model, query_cache) if model is not None else None
         self._failure: str | None = None
         self._thread: threading.Thread | None = None
 
@@ -57,5 +61,5 @@ class BackgroundModel:
             raise exc if isinstance(exc, EmbeddingModelError) else EmbeddingModelError(
                 f"cannot load the embedding model: {exc}") from exc
         if self._model is None:
-            self._model, self._failure = model, None
+            self._model, self._failure = with_query_cache(model, self._query_cache), None
             log.info("embedding model %s ready", model.name)

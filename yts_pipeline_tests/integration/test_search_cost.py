@@ -1,18 +1,24 @@
-"""What keeps search cheap at 75,000 movies: the search vector kept in its row, the hybrid statement's shape."""
+"""What keeps search cheap at 75,000 movies: the search vector kept in its row, the hybrid statement's shape,
+the query vectors the server remembers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import EmbeddingModel, Filters, get_model, queries, search
 from yts_pipeline.search.sql import filter_sql
+from yts_pipeline.serve import create_app
+from yts_pipeline.settings import ServeSettings
 from yts_pipeline.yts.replay import Catalog
 from yts_pipeline_tests.conftest import TEMPLATE
 from yts_pipeline_tests.support.postgres import ScratchPostgres
+from yts_pipeline_tests.support.counting import CountingEncoder
 from yts_pipeline_tests.support.serving import catalog_payloads, fill
 
 MANY_MATCHES = "war or love or family or secret or life"  # about half the movies
@@ -96,3 +102,17 @@ def test_the_hybrid_ranking_is_the_one_before_the_rewrite(replayed, model, filte
             before = queries._ranked_results(session, hybrid_before(filter_sql(session, filters, params)), params)
         assert found == before, query
         assert found or query == "the"  # a stop word alone matches nothing by keyword, yet finds by meaning
+
+
+@pytest.mark.parametrize("query_cache", [16, 0])
+def test_the_server_encodes_a_repeated_search_text_once(replayed, model, query_cache) -> None:
+    counter = CountingEncoder(model.encoder)
+    app = create_app(ServeSettings(query_cache=query_cache), database_url=replayed.url,
+                     model=replace(model, encoder=counter))
+    with TestClient(app) as client:
+        answers = [client.get("/api/search", params={"q": "treasure map", "k": 5}),
+                   client.get("/api/search", params={"q": "treasure  map", "k": 5}),
+                   client.get("/", params={"q": "treasure map", "page": 2})]
+    assert [answer.status_code for answer in answers] == [200] * 3
+    assert answers[0].json()["results"] == answers[1].json()["results"]
+    assert counter.texts == (["treasure map"] if query_cache else ["treasure map", "treasure  map", "treasure map"])
