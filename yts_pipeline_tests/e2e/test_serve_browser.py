@@ -1,6 +1,7 @@
 """The web page in a real headless Chromium (Debian's ``chromium``, driven by Playwright): search, open a
-movie, follow a "more like this" link. Covers point at unreachable hosts here, so the placeholders show.
-Saves the screenshots the README shows (docs/screenshot-search.png, docs/screenshot-movie.png)."""
+movie, follow a "more like this" link, like movies and get recommendations (with JavaScript and without),
+and no accessibility violation axe-core can find. Covers point at unreachable hosts here, so the
+placeholders show. Saves the screenshots the README shows (docs/screenshot-{search,movie,for-you}.png)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import get_model
+from yts_pipeline.serve.taste import LIKED_COOKIE
 from yts_pipeline_tests.conftest import TEMPLATE
 from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.serving import ServerProcess, catalog_payloads, fill
@@ -109,6 +112,83 @@ def test_unknown_movie_is_a_tidy_404_page(server: ServerProcess, browser) -> Non
     assert page.locator("h1").inner_text() == "Not found"
     assert page.locator("header nav a").count() >= 4
     page.close()
+
+
+def press(page, button) -> None:
+    """Press a like, dislike or forget button: a form post, answered with a redirect back."""
+    with page.expect_navigation():
+        button.click()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+def test_like_movies_and_get_recommendations_for_you(server: ServerProcess, browser, javascript: bool) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=javascript)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.base_url + "/for-you")
+    assert page.locator("h1").inner_text() == "For you"
+    assert page.locator(".recommended").count() == 0 and page.locator(".taste-list").count() == 0
+
+    page.goto(f"{server.base_url}/?q={QUERY.replace(' ', '+')}")
+    results_url = page.url
+    first = page.locator(".grid .card").first
+    liked_title = first.locator(".card-title").inner_text()
+    press(page, first.locator("button.like"))
+    assert page.url == results_url  # back where the button was
+    assert page.locator(".grid .card").first.locator("button.like").get_attribute("aria-pressed") == "true"
+    press(page, page.locator(".grid .card").nth(1).locator("button.dislike"))
+
+    page.locator(".grid .card").nth(2).locator("a").click()
+    page.wait_for_url("**/movies/*")
+    movie_title = page.locator("h1").inner_text().split(" (")[0]
+    press(page, page.locator(".movie button.like"))
+    assert page.locator(".movie button.like").get_attribute("aria-pressed") == "true"
+
+    page.locator("header nav a", has_text="For you").click()
+    page.wait_for_url("**/for-you")
+    cards = page.locator(".recommended .card")
+    assert cards.count() >= 10
+    assert cards.first.locator(".reasons li").count() >= 1
+    recommended = cards.locator(".card-title").all_inner_texts()
+    assert liked_title not in recommended and movie_title not in recommended
+    liked = page.locator(".taste-list.liked a").all_inner_texts()
+    assert [title.rsplit(" (", 1)[0] for title in liked] == [movie_title, liked_title]  # newest first
+    assert page.locator(".taste-list.disliked li").count() == 1
+    if javascript:
+        covers_are_tidy(page)
+        page.screenshot(path=str(DOCS / "screenshot-for-you.png"))
+
+    press(page, page.locator(".taste-list.liked button").first)  # forget the newest like
+    assert page.locator(".taste-list.liked li").count() == 1
+    press(page, page.locator(".clear button"))
+    assert page.locator(".taste-list").count() == 0 and page.locator(".recommended").count() == 0
+    assert context.cookies() == []
+    context.close()
+
+
+def accessibility_violations(page) -> str:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return results.generate_report() if results.violations_count else ""
+
+
+def test_no_page_has_an_accessibility_violation(server: ServerProcess, browser) -> None:
+    """axe-core's rules (WCAG 2.x A and AA, best practices) on each kind of page."""
+    movies = requests.get(f"{server.base_url}/api/movies", params={"limit": 3}, timeout=30).json()["results"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": LIKED_COOKIE, "value": ".".join(str(m["external_id"]) for m in movies[:2]),
+                          "url": server.base_url}])
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    reports = {}
+    for path in ("/", f"/?q={QUERY.replace(' ', '+')}", f"/movies/{movies[2]['external_id']}", "/for-you",
+                 "/genres", "/browse?sort=added", "/genres/Drama?sort=rating&page=2"):
+        page.goto(server.base_url + path)
+        page.wait_for_load_state("networkidle")
+        reports[path] = accessibility_violations(page)
+    context.close()
+    assert not any(reports.values()), "\n\n".join(f"{path}: {report}" for path, report in reports.items() if report)
 
 
 def test_screenshots_are_kept_with_the_docs() -> None:

@@ -50,7 +50,7 @@ def press(client: TestClient, choice: str, movie: int | None = None, back: str =
 
 def test_without_likes_the_page_says_how_to_like(client) -> None:
     text = client.get("/for-you").text
-    assert "<h1>For you</h1>" in text and "Press 👍 Like" in text and "nothing is stored on the server" in text
+    assert "<h1>For you</h1>" in text and "Press ♥ Like" in text and "nothing is stored on the server" in text
     assert not MOVIE_LINK.search(text)
 
 
@@ -64,7 +64,7 @@ def test_liked_movies_are_recommended_from_with_reasons_and_can_be_forgotten(cli
     assert client.cookies[DISLIKED_COOKIE] == str(disliked)
 
     page = client.get("/for-you").text
-    recommended, kept = page.split('id="taste-heading"')
+    kept, recommended = page.split('id="recommended-heading"')
     found = {int(i) for i in MOVIE_LINK.findall(recommended)}
     assert len(found) >= 10 and not found & {liked, also_liked, disliked}
     assert recommended.count('<ul class="reasons">') == len(found)
@@ -87,7 +87,7 @@ def test_unknown_and_malformed_likes_are_ignored(client, served) -> None:
     client.cookies.set(DISLIKED_COOKIE, "%00%FF")
     answer = client.get("/for-you")
     assert answer.status_code == 200
-    kept = answer.text.split('id="taste-heading"')[1]
+    kept = answer.text.split('id="recommended-heading"')[0]
     assert [int(i) for i in MOVIE_LINK.findall(kept)] == [movie]
     assert client.get("/").status_code == 200
 
