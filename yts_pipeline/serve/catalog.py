@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, text
+from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,12 @@ SORTS: tuple[Sort, ...] = ("rating", "year", "seeds", "added", "title")
 LIVE = Movie.removed_at.is_(None)
 NO_FILTERS = Filters()
 COVER = func.coalesce(Movie.medium_cover_image, Movie.large_cover_image, Movie.small_cover_image)
+DETAIL_FIELDS = ("external_id", "imdb_code", "title", "title_english", "title_long", "slug", "year",
+                 "runtime", "summary", "description_full", "synopsis", "language", "mpa_rating", "like_count",
+                 "download_count", "yt_trailer_code", "url", "date_uploaded")
+IMAGE_FIELDS = ("background_image", "background_image_original", "small_cover_image", "medium_cover_image",
+                "large_cover_image")
+SCREENSHOTS = tuple(f"{size}_screenshot_image{n}" for size in ("large", "medium") for n in (1, 2, 3))
 
 
 class UnknownMovie(LookupError):
@@ -37,33 +43,27 @@ class UnknownMovie(LookupError):
 
 
 def movie_detail(session: Session, external_id: int) -> MovieDetail:
-    """The movie with its genres, torrents (best seeded first) and cast, or ``UnknownMovie``."""
-    movie = session.scalars(select(Movie).where(Movie.external_id == external_id, LIVE)).first()
+    """The movie with its genres, torrents (best seeded first) and cast, in one statement; or ``UnknownMovie``.
+
+    One statement, not four: a movie's page and the API's answer are among the most asked for."""
+    movie = session.execute(
+        select(*(Movie.__table__.c[name] for name in (*DETAIL_FIELDS, "rating", *IMAGE_FIELDS, *SCREENSHOTS)),
+               _genre_names().label("genres"), _torrents().label("torrents"), _cast().label("cast"))
+        .where(Movie.external_id == external_id, LIVE)).first()
     if movie is None:
         raise UnknownMovie(f"no movie with YTS id {external_id}")
-    torrents = session.scalars(select(Torrent).where(Torrent.movie_id == movie.id)
-                               .order_by(Torrent.seeds.desc().nulls_last(), Torrent.quality, Torrent.id))
-    cast = session.execute(select(Cast, MovieCast.character_name).join(MovieCast, MovieCast.cast_id == Cast.id)
-                           .where(MovieCast.movie_id == movie.id).order_by(Cast.name, Cast.id))
     screenshots = [movie.large_screenshot_image1, movie.large_screenshot_image2, movie.large_screenshot_image3]
     if not any(screenshots):
         screenshots = [movie.medium_screenshot_image1, movie.medium_screenshot_image2, movie.medium_screenshot_image3]
     return MovieDetail(
-        **{name: getattr(movie, name) for name in (
-            "external_id", "imdb_code", "title", "title_english", "title_long", "slug", "year", "runtime", "summary",
-            "description_full", "synopsis", "language", "mpa_rating", "like_count", "download_count",
-            "yt_trailer_code", "url", "date_uploaded")},
+        **{name: getattr(movie, name) for name in DETAIL_FIELDS},
         rating=_number(movie.rating),
-        genres=_genres_of(session, movie.id),
+        genres=list(movie.genres),
         cover_url=movie.medium_cover_image or movie.large_cover_image or movie.small_cover_image,
-        images=Images(background_image=movie.background_image,
-                      background_image_original=movie.background_image_original,
-                      small_cover_image=movie.small_cover_image, medium_cover_image=movie.medium_cover_image,
-                      large_cover_image=movie.large_cover_image, screenshots=[s for s in screenshots if s]),
-        torrents=[TorrentOut(hash=t.hash, quality=t.quality, type=t.type, size=t.size, size_bytes=t.size_bytes,
-                             seeds=t.seeds, peers=t.peers, video_codec=t.video_codec, url=t.url) for t in torrents],
-        cast=[CastMember(name=person.name, character_name=character, imdb_code=person.imdb_code,
-                         image_url=person.url_small_image) for person, character in cast],
+        images=Images(**{name: getattr(movie, name) for name in IMAGE_FIELDS},
+                      screenshots=[s for s in screenshots if s]),
+        torrents=[TorrentOut(**torrent) for torrent in movie.torrents],
+        cast=[CastMember(**person) for person in movie.cast],
     )
 
 
@@ -125,21 +125,37 @@ def _sort_key(sort: Sort) -> ColumnElement:
 
 
 def _listed() -> Select:
-    genres = (select(func.coalesce(func.array_agg(aggregate_order_by(Genre.name, Genre.name)), text("'{}'")))
-              .join(MovieGenre, MovieGenre.genre_id == Genre.id).where(MovieGenre.movie_id == Movie.id)
-              .scalar_subquery())
     return select(Movie.external_id, Movie.title, Movie.year, Movie.rating, COVER.label("cover"),
-                  genres.label("genres"))
+                  _genre_names().label("genres"))
+
+
+def _genre_names() -> ScalarSelect:
+    return (select(func.coalesce(func.array_agg(aggregate_order_by(Genre.name, Genre.name)), text("'{}'")))
+            .join(MovieGenre, MovieGenre.genre_id == Genre.id).where(MovieGenre.movie_id == Movie.id)
+            .scalar_subquery())
+
+
+def _torrents() -> ScalarSelect:
+    """The movie's torrents as JSON objects with ``TorrentOut``'s fields, best seeded first."""
+    fields = func.json_build_object(*(part for name in TorrentOut.model_fields
+                                      for part in (name, Torrent.__table__.c[name])))
+    ordered = aggregate_order_by(fields, Torrent.seeds.desc().nulls_last(), Torrent.quality, Torrent.id)
+    return (select(func.coalesce(func.json_agg(ordered), text("'[]'")))
+            .where(Torrent.movie_id == Movie.id).scalar_subquery())
+
+
+def _cast() -> ScalarSelect:
+    """The movie's cast as JSON objects with ``CastMember``'s fields, by name."""
+    fields = func.json_build_object("name", Cast.name, "character_name", MovieCast.character_name,
+                                    "imdb_code", Cast.imdb_code, "image_url", Cast.url_small_image)
+    return (select(func.coalesce(func.json_agg(aggregate_order_by(fields, Cast.name, Cast.id)), text("'[]'")))
+            .join(MovieCast, MovieCast.cast_id == Cast.id).where(MovieCast.movie_id == Movie.id)
+            .scalar_subquery())
 
 
 def _summary(row) -> MovieSummary:
     return MovieSummary(external_id=row.external_id, title=row.title, year=row.year, rating=_number(row.rating),
                         genres=list(row.genres), cover_url=row.cover)
-
-
-def _genres_of(session: Session, movie_id: int) -> list[str]:
-    return list(session.scalars(select(Genre.name).join(MovieGenre, MovieGenre.genre_id == Genre.id)
-                                .where(MovieGenre.movie_id == movie_id).order_by(Genre.name)))
 
 
 def _number(value) -> float | None:

@@ -1,5 +1,5 @@
-"""What keeps search cheap at 75,000 movies: the search vector kept in its row, the hybrid statement's shape,
-the query vectors the server remembers."""
+"""What keeps search and pages cheap at 75,000 movies: the search vector kept in its row, the hybrid
+statement's shape, the query vectors the server remembers, a movie read in one statement."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import EmbeddingModel, Filters, get_model, queries, search
 from yts_pipeline.search.sql import filter_sql
 from yts_pipeline.serve import create_app
+from yts_pipeline.serve.routes.pages import SIMILAR_ON_PAGE
 from yts_pipeline.settings import ServeSettings
 from yts_pipeline.yts.replay import Catalog
 from yts_pipeline_tests.conftest import TEMPLATE
 from yts_pipeline_tests.support.postgres import ScratchPostgres
-from yts_pipeline_tests.support.counting import CountingEncoder
+from yts_pipeline_tests.support.counting import CountingEncoder, statements
 from yts_pipeline_tests.support.serving import catalog_payloads, fill
 
 MANY_MATCHES = "war or love or family or secret or life"  # about half the movies
@@ -116,3 +117,17 @@ def test_the_server_encodes_a_repeated_search_text_once(replayed, model, query_c
     assert [answer.status_code for answer in answers] == [200] * 3
     assert answers[0].json()["results"] == answers[1].json()["results"]
     assert counter.texts == (["treasure map"] if query_cache else ["treasure map", "treasure  map", "treasure map"])
+
+
+def test_a_movie_is_read_in_one_statement_and_its_page_adds_only_the_similar_movies(replayed, model) -> None:
+    movie_id = catalog_payloads(240, seed=22)[7]["id"]
+    app = create_app(ServeSettings(), database_url=replayed.url, model=model)
+    with TestClient(app) as client:
+        engine = app.state.database.get().engine
+        sent = {}
+        for name, path in (("movie", f"/api/movies/{movie_id}"), ("page", f"/movies/{movie_id}"),
+                           ("similar", f"/api/movies/{movie_id}/similar?k={SIMILAR_ON_PAGE}")):
+            with statements(engine) as sent[name]:
+                assert client.get(path).status_code == 200, path
+    assert len(sent["movie"]) == 1, sent["movie"]  # four before: the movie, its torrents, its cast, its genres
+    assert len(sent["page"]) == 1 + len(sent["similar"]), sent["page"]
