@@ -58,8 +58,8 @@ def test_liked_movies_are_recommended_from_with_reasons_and_can_be_forgotten(cli
     before = table_fingerprint(served[0])
     liked, also_liked, disliked = list(served[1])[:3]
     for choice, movie in (("like", liked), ("like", also_liked), ("dislike", disliked)):
-        answer = press(client, choice, movie, back="/browse?sort=added&page=2")
-        assert answer.status_code == 303 and answer.headers["location"] == "/browse?sort=added&page=2"
+        answer = press(client, choice, movie, back=f"/browse?sort=added&page=2#m{movie}")
+        assert (answer.status_code, answer.headers["location"]) == (303, f"/browse?sort=added&page=2#m{movie}")
     assert client.cookies[LIKED_COOKIE] == f"{liked}.{also_liked}"
     assert client.cookies[DISLIKED_COOKIE] == str(disliked)
 
@@ -70,6 +70,9 @@ def test_liked_movies_are_recommended_from_with_reasons_and_can_be_forgotten(cli
     assert recommended.count('<ul class="reasons">') == len(found)
     assert [int(i) for i in MOVIE_LINK.findall(kept)] == [also_liked, liked, disliked]  # newest first
     assert 'aria-pressed="true"' in client.get(f"/movies/{liked}").text.split('class="genre-links"')[0]
+    browse = client.get("/browse?sort=rating&page=2").text  # a button comes back to its card
+    card = MOVIE_LINK.findall(browse)[0]
+    assert f'id="m{card}"' in browse and f'name="back" value="/browse?sort=rating&amp;page=2#m{card}"' in browse
 
     press(client, "forget", liked)
     assert client.cookies[LIKED_COOKIE] == str(also_liked)

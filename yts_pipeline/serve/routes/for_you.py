@@ -24,8 +24,8 @@ from yts_pipeline.serve.templating import render
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 RECOMMENDED = 24
 MAX_FORM_BYTES = 4096
-# A path on this site, with its query: no scheme, no host, no "//" or "\" a browser would read as a host.
-LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]{0,1999}")
+# A path on this site (with query and fragment): no scheme, no host, no "//" or "\" a browser reads as a host.
+LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@/?%#]{0,1999}")
 
 
 @router.get("/for-you")
