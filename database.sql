@@ -132,6 +132,7 @@ CREATE TABLE IF NOT EXISTS movie_neighbours (
     fingerprint TEXT NOT NULL,
     candidate_floor DOUBLE PRECISION,
     neighbour_ids BIGINT[] NOT NULL,
+    candidate_ids BIGINT[] NOT NULL,
     scores DOUBLE PRECISION[] NOT NULL,
     reasons JSONB NOT NULL,
     updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,

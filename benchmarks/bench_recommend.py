@@ -21,8 +21,11 @@ Python), and ``similar`` itself, through Postgres and the HNSW index. Then how o
 from 100 candidates equals re-ranking the whole catalog, and what semantic ``search`` finds with
 the search vector it keeps versus the plot vector. Latency: ``--scale`` movies bulk-loaded
 (genres, years, ratings, torrents and plots of the replay generator; clustered synthetic
-vectors, as in bench_query.py), p50/p95 of the former ``similar`` statement, ``similar`` and
-``recommend`` (2 liked, 1 disliked).
+vectors, as in bench_query.py), p50/p95 of the former ``similar`` statement, the live ranking
+(``similar_live``, ``recommend_live``: HNSW candidates re-ranked per call) and the stored lists
+(``similar``, ``recommend``: the ``movie_neighbours`` table), after the lists' full rebuild (timed)
+and an incremental update for one page of 50 changed movies (timed); then how often the lists' top 10
+equals the live top 10 (``AGREEMENT_QUERIES`` movies; with a genre filter; recommend).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
 from yts_pipeline.db.models import MovieEmbedding, MoviePlotEmbedding  # noqa: E402
 from yts_pipeline.search import Filters, embed_movies, get_model, queries, recommend, similar  # noqa: E402
+from yts_pipeline.search.neighbour_update import update_neighbour_lists  # noqa: E402
+from yts_pipeline.search.queries import recommend_live, similar_live  # noqa: E402
 from yts_pipeline.search.neighbours import PROFILE_COLUMNS, as_profile  # noqa: E402
 from yts_pipeline.search.ranking import CANDIDATES, WEIGHTS, Profile, Weights, rank  # noqa: E402
 from yts_pipeline.search.sql import QUALITY_ORDER, use_index_scans  # noqa: E402
@@ -63,6 +68,8 @@ STOPWORDS = {"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or"
 FULL_RERANK_QUERIES = 300
 SEARCH_QUERIES = 300
 LATENCY_QUERIES, WARMUP = 200, 20
+AGREEMENT_QUERIES = 500
+SYNTHETIC_MODEL = "bench-synthetic"  # the model name bulk_load gives the synthetic vectors
 ABLATIONS = {  # name -> weights, each row adding one part of the blend
     "genre tier + plot": replace(WEIGHTS, jaccard=0.0, era=0.0, quality=0.0),
     "  + jaccard": replace(WEIGHTS, era=0.0, quality=0.0),
@@ -272,7 +279,7 @@ def bulk_load(db: DatabaseManager, n: int) -> float:
         movie_ids = np.array([row[0] for row in cursor.fetchall()])
         rng = np.random.default_rng(42)
         for table in (MovieEmbedding, MoviePlotEmbedding):
-            copy_vectors(cursor, table.__tablename__, movie_ids, synthetic_vectors(n, False, rng), "bench-synthetic")
+            copy_vectors(cursor, table.__tablename__, movie_ids, synthetic_vectors(n, False, rng), SYNTHETIC_MODEL)
         raw.commit()
     finally:
         raw.close()
@@ -313,13 +320,19 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
             return session.execute(text(FORMER_SIMILAR), {"target": movie_ids[picks[i][0]],
                                                           "qualities": QUALITY_ORDER}).all()
 
+    lists_section(db, n, externals, rng)
     library = queries.CANDIDATES, queries.CANDIDATES_PER_RESULT
+    drama = Filters(genre="Drama")
     workloads: list[tuple[str, Callable[[int], list], tuple[int, int]]] = [
         ("baseline: former similar (cosine top 10)", former, library),
-        (f"similar ({CANDIDATES} candidates)", lambda i: similar(db, picks[i][0], k=K), library),
-        ("similar (100 candidates)", lambda i: similar(db, picks[i][0], k=K), (100, 100 // K)),
-        ("similar --genre Drama", lambda i: similar(db, picks[i][0], k=K, filters=Filters(genre="Drama")), library),
-        ("recommend (2 liked, 1 disliked)", lambda i: recommend(db, picks[i][:2], picks[i][2:], k=K), library),
+        (f"similar, live ({CANDIDATES} candidates)", lambda i: similar_live(db, picks[i][0], k=K), library),
+        ("similar, live (100 candidates)", lambda i: similar_live(db, picks[i][0], k=K), (100, 100 // K)),
+        ("similar --genre Drama, live", lambda i: similar_live(db, picks[i][0], k=K, filters=drama), library),
+        ("recommend (2 liked, 1 disliked), live",
+         lambda i: recommend_live(db, picks[i][:2], picks[i][2:], k=K), library),
+        ("similar, stored lists", lambda i: similar(db, picks[i][0], k=K), library),
+        ("similar --genre Drama, stored lists", lambda i: similar(db, picks[i][0], k=K, filters=drama), library),
+        ("recommend (2 liked, 1 disliked), lists", lambda i: recommend(db, picks[i][:2], picks[i][2:], k=K), library),
     ]
     figures_ms = {}
     print(f"  {'call':<42} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/call (this + Postgres)':>30}")
@@ -341,6 +354,38 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
     queries.CANDIDATES, queries.CANDIDATES_PER_RESULT = library
     db.close_all()
     return figures_ms
+
+
+def lists_section(db: DatabaseManager, n: int, externals: list[int], rng: random.Random) -> None:
+    """The lists' full rebuild and one page's incremental update, timed; top-10 agreement with the live ranking."""
+    full = update_neighbour_lists(db, SYNTHETIC_MODEL)
+    print(f"  movie_neighbours full rebuild: {full.lists_written:,} lists in {full.seconds:.0f} s "
+          f"({full.seconds / 60:.1f} min)")
+    changed = rng.sample(externals, 50)
+    with db.get_session() as session:
+        session.execute(text("UPDATE movies SET rating = 9.9 - rating WHERE external_id = ANY(:ids)"), {"ids": changed})
+    page = update_neighbour_lists(db, SYNTHETIC_MODEL)
+    print(f"  incremental update, 50 movies' ratings changed: {page.lists_written:,} lists redone "
+          f"in {page.seconds:.1f} s ({page.mode})")
+    queries_ = rng.sample(externals, AGREEMENT_QUERIES)
+    drama = Filters(genre="Drama")
+
+    def agreement(lists: Callable[[int], list], live: Callable[[int], list]) -> float:
+        return sum([r.external_id for r in lists(q)] == [r.external_id for r in live(q)] for q in queries_) / len(
+            queries_)
+
+    trios = {q: rng.sample(externals, 3) for q in queries_}
+    shares = {
+        "similar": agreement(lambda q: similar(db, q, k=K), lambda q: similar_live(db, q, k=K)),
+        "similar --genre Drama": agreement(lambda q: similar(db, q, k=K, filters=drama),
+                                           lambda q: similar_live(db, q, k=K, filters=drama)),
+        "recommend (1 liked)": agreement(lambda q: recommend(db, [q], k=K), lambda q: recommend_live(db, [q], k=K)),
+        "recommend (2 liked, 1 disliked)": agreement(
+            lambda q: recommend(db, trios[q][:2], trios[q][2:], k=K),
+            lambda q: recommend_live(db, trios[q][:2], trios[q][2:], k=K)),
+    }
+    print(f"  top 10 from the lists equal to the live top 10 ({AGREEMENT_QUERIES} queries, target >= 99%): "
+          + ", ".join(f"{label} {share:.1%}" for label, share in shares.items()))
 
 
 def main() -> None:

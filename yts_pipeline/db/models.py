@@ -201,11 +201,12 @@ class MovieNeighbours(Base):
     """A movie's top neighbours under ``similar``'s ranking, precomputed (``search/neighbour_update.py``).
 
     One row per movie, the list in arrays (``movies.id``, blended score, reasons), so that
-    ``similar`` reads one row. ``version`` keys the ranking (plot model, weights, candidates, list
-    size): a list of another version is never read. ``fingerprint`` hashes the movie's inputs to the
-    ranking when its list was made, so a changed movie is found; ``candidate_floor`` is the plot
-    cosine of the last of its candidates (NULL: every movie was one), so a movie that enters the
-    candidates is found.
+    ``similar`` reads one row; ``candidate_ids`` are all its candidates (the nearest plots) in ranked
+    order, the pool ``recommend`` fuses and a changed movie may leave. ``version`` keys the ranking
+    (plot model, weights, candidates, list size): a list of another version is never read.
+    ``fingerprint`` hashes the movie's inputs to the ranking when its list was made, so a changed
+    movie is found; ``candidate_floor`` is the plot cosine of the last of its candidates (NULL: every
+    movie was one), so a movie that enters the candidates is found.
     """
 
     __tablename__ = "movie_neighbours"
@@ -217,6 +218,7 @@ class MovieNeighbours(Base):
     fingerprint: Mapped[str]
     candidate_floor: Mapped[float | None] = mapped_column(Double)
     neighbour_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    candidate_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
     scores: Mapped[list[float]] = mapped_column(ARRAY(Double))
     reasons: Mapped[Any] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = _now()

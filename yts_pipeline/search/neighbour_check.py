@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from yts_pipeline.db.manager import DatabaseManager
+from yts_pipeline.search.neighbour_lists import LIST_SIZE
 from yts_pipeline.search.neighbour_store import read_stored_list
 from yts_pipeline.search.queries import similar_live
 
@@ -24,8 +25,8 @@ def lists_unlike_live(db: DatabaseManager, sample: int = SAMPLE, k: int = K) -> 
         picked = session.execute(text(
             "SELECT m.id, m.external_id FROM movie_neighbours l JOIN movies m ON m.id = l.movie_id "
             "WHERE m.removed_at IS NULL ORDER BY random() LIMIT :sample"), {"sample": sample}).all()
-        stored = {external_id: [row.external_id for row in read_stored_list(session, movie_id, "m.removed_at IS NULL",
-                                                                            {}) if row.passes][:k]
+        stored = {external_id: [row.external_id for row in read_stored_list(
+                      session, movie_id, "m.removed_at IS NULL", {}, LIST_SIZE) if row.passes][:k]
                   for movie_id, external_id in picked}
     unlike = [external_id for external_id, top in stored.items()
               if top != [r.external_id for r in similar_live(db, external_id, k=k)]]

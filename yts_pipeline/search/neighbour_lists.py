@@ -66,11 +66,13 @@ class PlotCatalog:
 
 @dataclass(frozen=True)
 class NeighbourList:
-    """One movie's list: neighbour rows, blended scores, plot cosines, reasons; ``floor``: the plot
-    cosine of its last candidate, ``None`` when every other movie was a candidate."""
+    """One movie's list: neighbour rows, blended scores, plot cosines, reasons; ``candidates``: the rows of
+    every candidate, ranked (the neighbours are the first of them, re-uploads collapsed); ``floor``: the
+    plot cosine of its last candidate, ``None`` when every other movie was a candidate."""
 
     row: int
     neighbours: list[int]
+    candidates: list[int]
     scores: list[float]
     similarities: list[float]
     reasons: list[list[str]]
@@ -100,7 +102,8 @@ def _block_lists(catalog: PlotCatalog, rows: np.ndarray, size: int, candidates: 
     tiers, scores = np.where(valid, tiers, -1), np.where(valid, scores, -np.inf)
     order = np.lexsort((catalog.external_ids[top], -scores, -tiers), axis=1)
     top, cosines, scores = (np.take_along_axis(a, order, axis=1) for a in (top, cosines, scores))
-    kept = np.take_along_axis(valid, order, axis=1) & ~_later_copies(catalog.codes[top])
+    valid = np.take_along_axis(valid, order, axis=1)
+    kept = valid & ~_later_copies(catalog.codes[top])
     floors = np.where(eligible > candidates, np.where(valid, cosines, np.inf).min(axis=1), np.nan)
     for i, row in enumerate(rows):
         columns = np.flatnonzero(kept[i])[:size]
@@ -108,7 +111,8 @@ def _block_lists(catalog: PlotCatalog, rows: np.ndarray, size: int, candidates: 
         neighbours = top[i, columns].tolist()
         similarities = cosines[i, columns].tolist()
         yield NeighbourList(
-            row=int(row), neighbours=neighbours, scores=[round(s, 6) for s in scores[i, columns].tolist()],
+            row=int(row), neighbours=neighbours, candidates=top[i, valid[i]].tolist(),
+            scores=[round(s, 6) for s in scores[i, columns].tolist()],
             similarities=similarities,
             reasons=[reasons_for(query, catalog.profiles[n], s, weights) for n, s in zip(neighbours, similarities,
                                                                                       strict=True)],

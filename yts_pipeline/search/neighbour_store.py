@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import struct
 from collections.abc import Iterable, Sequence
@@ -34,16 +35,19 @@ RANKED_MOVIES = """
 VECTOR_ROW = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"), ("dim", ">i2"),
                        ("unused", ">i2"), ("vec", ">f4", (EMBEDDING_DIMENSIONS,))])
 COPY_HEADER = len(b"PGCOPY\n\xff\r\n\x00") + 8
+COPY_ROWS = 2000  # lists per COPY: the text of 75,000 lists at once would take ~1 GB
 STORED_LIST = f"""
     SELECT {PROFILE_COLUMNS}, n.score, l.reasons -> CAST(n.position - 1 AS int) AS reasons, l.version,
-           p.model AS plot_model, l.candidate_floor IS NULL AS complete, ({{where}}) AS passes,
-           m.imdb_code IS NOT NULL AND EXISTS (
-               SELECT 1 FROM movies c WHERE c.imdb_code = m.imdb_code AND c.id <> m.id) AS has_copies
+           p.model AS plot_model, l.candidate_floor, ({{where}}) AS passes,
+           CASE WHEN ({{where}}) THEN false ELSE m.imdb_code IS NOT NULL AND EXISTS (
+               SELECT 1 FROM movies c WHERE c.imdb_code = m.imdb_code AND c.id <> m.id) END AS has_copies
     FROM movie_neighbours l JOIN movie_plot_embeddings p ON p.movie_id = l.movie_id
     CROSS JOIN LATERAL unnest(l.neighbour_ids, l.scores) WITH ORDINALITY AS n(movie_id, score, position)
     JOIN movies m ON m.id = n.movie_id
     WHERE l.movie_id = :movie_id
-    ORDER BY n.position"""
+    ORDER BY n.position
+    LIMIT :limit"""
+OWNER = f"SELECT {GENRES} AS genres, {HAS_PLOT} AS has_plot FROM movies m WHERE m.id = :movie_id"
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class StoredList:
     version: str
     fingerprint: str
     floor: float | None
-    neighbour_ids: list[int]
+    candidate_ids: list[int]
 
 
 def read_catalog(session: Session, model_name: str) -> tuple[PlotCatalog, list[str]]:
@@ -83,9 +87,9 @@ def plot_vectors(session: Session, model_name: str, movie_ids: Sequence[int]) ->
 
 
 def stored_lists(session: Session) -> dict[int, StoredList]:
-    """Every stored list's version, fingerprint, floor and neighbours, by ``movies.id``."""
-    return {row.movie_id: StoredList(row.version, row.fingerprint, row.candidate_floor, list(row.neighbour_ids))
-            for row in session.execute(text("SELECT movie_id, version, fingerprint, candidate_floor, neighbour_ids "
+    """Every stored list's version, fingerprint, floor and candidates, by ``movies.id``."""
+    return {row.movie_id: StoredList(row.version, row.fingerprint, row.candidate_floor, list(row.candidate_ids))
+            for row in session.execute(text("SELECT movie_id, version, fingerprint, candidate_floor, candidate_ids "
                                             "FROM movie_neighbours"))}
 
 
@@ -96,27 +100,35 @@ def write_lists(session: Session, version: str, catalog: PlotCatalog, fingerprin
         session.execute(text("DELETE FROM movie_neighbours"))
     elif delete:
         session.execute(text("DELETE FROM movie_neighbours WHERE movie_id = ANY(:ids)"), {"ids": list(delete)})
-    buffer, written = io.StringIO(), 0
-    writer = csv.writer(buffer)
-    for found in lists:
-        ids = catalog.movie_ids[found.neighbours].tolist()
-        writer.writerow([int(catalog.movie_ids[found.row]), version, fingerprints[found.row],
-                         "" if found.floor is None else repr(found.floor), _array(ids), _array(found.scores),
-                         json.dumps(found.reasons, ensure_ascii=False)])
-        written += 1
-    buffer.seek(0)
     cursor = session.connection().connection.dbapi_connection.cursor()
-    cursor.copy_expert("COPY movie_neighbours (movie_id, version, fingerprint, candidate_floor, neighbour_ids, "
-                       "scores, reasons) FROM STDIN WITH (FORMAT csv)", buffer)
+    written, lists = 0, iter(lists)
+    while chunk := list(itertools.islice(lists, COPY_ROWS)):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for found in chunk:
+            writer.writerow([int(catalog.movie_ids[found.row]), version, fingerprints[found.row],
+                             "" if found.floor is None else repr(found.floor),
+                             _array(catalog.movie_ids[found.neighbours].tolist()),
+                             _array(catalog.movie_ids[found.candidates].tolist()), _array(found.scores),
+                             json.dumps(found.reasons, ensure_ascii=False)])
+        buffer.seek(0)
+        cursor.copy_expert("COPY movie_neighbours (movie_id, version, fingerprint, candidate_floor, neighbour_ids, "
+                           "candidate_ids, scores, reasons) FROM STDIN WITH (FORMAT csv)", buffer)
+        written += len(chunk)
     return written
 
 
-def read_stored_list(session: Session, movie_id: int, where: str, params: dict[str, Any]) -> list[Any]:
-    """The stored list of ``movie_id`` in order: each neighbour's profile, score and reasons, whether it meets
-    ``where`` (conditions on ``movies m``) and whether other uploads of it exist; the list's version and the
-    model of the movie's plot vector."""
+def read_stored_list(session: Session, movie_id: int, where: str, params: dict[str, Any], limit: int) -> list[Any]:
+    """The first ``limit`` of ``movie_id``'s stored list in order: each neighbour's profile, score and reasons,
+    whether it meets ``where`` (conditions on ``movies m``) and, when not, whether other uploads of it exist;
+    the list's version and floor, and the model of the movie's plot vector."""
     return session.execute(text(STORED_LIST.format(where=where)), {
-        **params, "movie_id": movie_id, "qualities": QUALITY_ORDER}).all()
+        **params, "movie_id": movie_id, "qualities": QUALITY_ORDER, "limit": limit}).all()
+
+
+def list_owner(session: Session, movie_id: int) -> Any:
+    """The genres of the movie a list is for, and whether it has a plot: what bounds a score beyond its list."""
+    return session.execute(text(OWNER), {"movie_id": movie_id}).one()
 
 
 def listed_versions(session: Session, movie_ids: Sequence[int]) -> list[Any]:

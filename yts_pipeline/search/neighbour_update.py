@@ -2,11 +2,9 @@
 
 A full rebuild runs when the stored lists are of another version (first run, another plot model,
 other weights, pool or list size). Otherwise the lists to redo are those of the new and changed
-movies (their fingerprint differs) and those a changed or removed movie enters or leaves: a list
-holds it, or its plot is at least as close as the list's last candidate (``candidate_floor``), so
-it is, or now becomes, one of the candidates. Not seen: a movie whose plot vector changed leaving a
-list's candidates beyond the stored top (its old vector is gone); the check samples lists against
-the live ranking, and a version bump rebuilds.
+movies (their fingerprint differs) and those a changed or removed movie enters or leaves: it is
+one of the list's candidates (``candidate_ids``), or its plot is now at least as close as the
+list's last candidate (``candidate_floor``).
 """
 
 from __future__ import annotations
@@ -89,7 +87,7 @@ def _touched(catalog: PlotCatalog, stored: dict[int, StoredList], row_of: dict[i
             closest = (catalog.vectors[start:start + 4096] @ moved_vectors.T).max(axis=1)
             redo.update((start + np.flatnonzero(closest >= floors[start:start + 4096] - FLOOR_SLACK)).tolist())
     for movie_id, row in row_of.items():
-        if movie_id in stored and not moved_ids.isdisjoint(stored[movie_id].neighbour_ids):
+        if movie_id in stored and not moved_ids.isdisjoint(stored[movie_id].candidate_ids):
             redo.add(row)
     return np.array(sorted(redo), dtype=np.int64)
 

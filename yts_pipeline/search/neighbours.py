@@ -32,9 +32,9 @@ NEAREST_BY_INDEX = """
             LIMIT :candidates
         ) n
         WHERE refs.position <= :liked"""
-# ... or the neighbours their stored lists (``movie_neighbours``, of version :version) hold.
+# ... or the same candidates, stored with their lists (``movie_neighbours`` of version :version).
 NEAREST_FROM_LISTS = """
-        SELECT DISTINCT m.id FROM movie_neighbours l CROSS JOIN LATERAL unnest(l.neighbour_ids) AS n(id)
+        SELECT DISTINCT m.id FROM movie_neighbours l CROSS JOIN LATERAL unnest(l.candidate_ids) AS n(id)
         JOIN movies m ON m.id = n.id
         WHERE l.movie_id = ANY((CAST(:refs AS bigint[]))[1:CAST(:liked AS int)]) AND l.version = :version
           AND {where} AND """ + NOT_A_REFERENCE

@@ -96,7 +96,8 @@ def recommend(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequenc
 
     Never a liked or disliked movie, nor another upload of one. Each result's reasons start with
     the liked movie it is most like. ``MovieNotFound`` / ``AmbiguousMovie`` name the input at fault.
-    The candidates are the liked movies' stored lists when they all have one, else ranked live.
+    From the stored lists: one liked movie's list as it is (``similar``'s rules), or the candidates stored
+    with several liked movies' lists when no filter applies (filtered, they differ from the live scan's).
     """
     _check_liked(liked, disliked)
     return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True, from_lists=True)
@@ -129,12 +130,14 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
             raise SearchError(f"{describe(movie)} is both liked and disliked; keep it on one side")
         params: dict[str, Any] = {}
         where = filter_sql(session, filters or Filters(), params)
-        if from_lists and not disliked_ids and len(liked_ids) == 1:
-            stored = stored_similar(session, liked_ids[0], k, where, params)
+        filtered, one_liked = (filters or Filters()) != Filters(), not disliked_ids and len(liked_ids) == 1
+        if from_lists and one_liked:
+            stored = stored_similar(session, liked_ids[0], k, where, params, filtered=filtered)
             if stored is not None:
                 like = [f"like {liked_rows[0].title}"] if name_the_liked else []
                 return [_result(Ranked(r.movie, r.score, like + r.reasons)) for r in stored]
-        found = _candidates(session, liked_ids, disliked_ids, k, where, params, from_lists=from_lists)
+        found = _candidates(session, liked_ids, disliked_ids, k, where, params,
+                            from_lists=from_lists and not one_liked and not filtered)
         model = found.references[liked_ids[0]][1]
         for row in (*liked_rows, *disliked_rows):
             if model is None or found.references[row.id][1] != model:
@@ -149,7 +152,8 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
 
 def _candidates(session: Session, liked_ids: list[int], disliked_ids: list[int], k: int, where: str,
                 params: dict[str, Any], *, from_lists: bool) -> Neighbourhood:
-    """The liked movies' stored lists when they all have one and hold ``k`` candidates, else their HNSW neighbours."""
+    """The candidates stored with the liked movies' lists (each one's nearest plots, as the HNSW scan finds them)
+    when they all have a list, else their HNSW neighbours."""
     listed = from_lists and k <= LIST_SIZE and lists_version(session, liked_ids)
     if listed:
         version, complete = listed

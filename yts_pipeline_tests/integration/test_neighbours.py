@@ -200,9 +200,9 @@ def test_recommend_takes_its_candidates_from_the_liked_lists(db, model) -> None:
     liked, other, disliked = sorted(lists)[:3]
     one = recommend(db, [liked], k=10)
     assert same_results(one, recommend_live(db, [liked], k=10)) and all(r.reasons[0].startswith("like ") for r in one)
-    chosen = sorted(lists)[-12:]  # both lists made of the same 12 movies: recommend ranks those
+    chosen = sorted(lists)[-12:]  # both pools made of the same 12 movies: recommend ranks those
     with db.get_session() as session:
-        session.execute(text("UPDATE movie_neighbours SET neighbour_ids = ARRAY(SELECT id FROM movies "
+        session.execute(text("UPDATE movie_neighbours SET candidate_ids = ARRAY(SELECT id FROM movies "
                              "WHERE external_id = ANY(:chosen)) WHERE movie_id IN (SELECT id FROM movies "
                              "WHERE external_id IN (:liked, :other))"), {"chosen": chosen, "liked": liked, "other": other})
     found = recommend(db, [liked, other], [disliked], k=10)
