@@ -65,6 +65,7 @@ bench: $(STAMP)  ## the figures in the README's performance section
 	$(PY) benchmarks/bench_save.py
 	$(PY) benchmarks/bench_client.py
 	$(PY) benchmarks/bench_sync.py
+	$(PY) benchmarks/bench_ui.py
 	$(PY) benchmarks/bench_embed.py
 	$(PY) benchmarks/bench_query.py
 	$(PY) benchmarks/bench_serve.py

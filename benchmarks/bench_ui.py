@@ -225,9 +225,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped benchmark still cleans up
     movies = int(sys.argv[1]) if len(sys.argv) > 1 else 2500
     pages = -(-movies // MOVIES_PER_PAGE)
-    print(f"bench_ui: {movies} replay movies ({pages} pages), no latency, YTS_REQUESTS_PER_SECOND=0; load "
-          f"average {os.getloadavg()[0]:.1f} at the start; both paths store page 1 first (sync --max-pages 1)",
-          flush=True)
+    print(f"bench_ui: {movies} replay movies ({pages} pages), no latency, YTS_REQUESTS_PER_SECOND=0; "
+          f"load average {os.getloadavg()[0]:.1f} at the start; both paths store page 1 first "
+          "(sync --max-pages 1)", flush=True)
     work = Path(tempfile.mkdtemp(prefix="yts-bench-ui-"))
     try:
         with ScratchPostgres() as pg, ReplayServer(Catalog.synthetic(movies, seed=5)) as replay:
