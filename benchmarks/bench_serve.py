@@ -1,16 +1,22 @@
 """The HTTP API and pages under load: 75,000 movies, 8 concurrent clients for 30 s mixing search, similar
-and movie requests, against the same calls through the Python API in one process (the framework's cost).
+and movie requests; beside today's server (the code at ``--baseline``) and the same calls through the
+Python API in one process (the framework's cost).
 
-    python benchmarks/bench_serve.py [N] [--seconds S] [--clients C]     (default 75000, 30, 8)
+    python benchmarks/bench_serve.py [N] [--seconds S] [--clients C] [--baseline REV]
+                                                                    (default 75000, 30, 8, 3504f2a)
 
 Movies are synthetic but complete (the replay catalog's generator: plots, genres, torrents, cast):
 5,000 saved with ``save_movies``, copied 14 times in SQL with numbered titles. Their vectors are
 synthetic (clustered, COPYed) and stored under the packaged model's name, so the server encodes
 real query texts with the real model. The server runs as ``python -m yts_pipeline.serve`` in its
 own process, as a user runs it; the clients are threads of this process (keep-alive sessions). The
-baseline runs the library calls each endpoint makes (``search``, ``similar``,
-``catalog.movie_detail``) on as many threads, for as long. Errors: any answer other than 200, or a
-failed call.
+movie_neighbours lists are built as a sync leaves them. Today's server is the project at ``--baseline``
+(default 3504f2a, before issue 22: each search encoded, the hybrid statement numbering every keyword
+match, a movie in four statements, similar ranked live), unpacked with ``git archive`` and served on a
+copy of the database laid out as its schema laid it out (search vectors in TOAST), first; then this
+tree's server. The in-process baseline runs the library calls each endpoint makes (``search``,
+``similar``, ``catalog.movie_detail``) on as many threads, for as long. Errors: any answer other than
+200, or a failed call.
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the server does (serve/server.py), before torch loads
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pg import ScratchPostgres  # noqa: E402
 from _bulk import copy_vectors, synthetic_vectors  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
 from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
 from yts_pipeline.db.models import Base, Movie, MovieCast, MovieGenre, Torrent  # noqa: E402
 from yts_pipeline.search import get_model, search, similar  # noqa: E402
+from yts_pipeline.search.neighbour_update import update_neighbour_lists  # noqa: E402
 from yts_pipeline.serve import catalog  # noqa: E402
 from yts_pipeline.serve.database import steady_pool  # noqa: E402
 from yts_pipeline.settings import DatabaseSettings  # noqa: E402
@@ -70,6 +80,8 @@ MIX: dict[str, tuple[float, Callable[[random.Random, list[int]], str]]] = {
     "search page": (0.10, lambda rng, ids: f"/?q={rng.choice(QUERIES)}"),
     "movie page": (0.10, lambda rng, ids: f"/movies/{rng.choice(ids)}"),
 }
+BASELINE = "3504f2a"  # the project before issue 22 ("today's" server)
+ROOT = Path(__file__).resolve().parents[1]
 TARGET_P95_MS = {"search (api, hybrid)": 150, "search page": 150, "similar (api)": 100, "movie (api)": 100,
                  "movie page": 100}
 
@@ -267,9 +279,10 @@ def one_at_a_time(work: Callable[[random.Random, str], str | None], calls: int,
     return costs
 
 
-def report_costs(http: dict[str, dict[str, float]], library: dict[str, dict[str, float]], calls: int) -> None:
-    print(f"\n  one request at a time ({calls} per endpoint): wall p50 and CPU ms per request, which do not depend on "
-          "how busy the machine is")
+def report_costs(http: dict[str, dict[str, float]], library: dict[str, dict[str, float]], calls: int,
+                 server: str) -> None:
+    print(f"\n  {server}, one request at a time ({calls} per endpoint): wall p50 and CPU ms per request, "
+          "which do not depend on how busy the machine is")
     print(f"  {'endpoint':<22} {'HTTP p50':>9} {'server':>7} {'pg':>6} {'client':>7}   {'library p50':>11} "
           f"{'library':>8} {'pg':>6}   {'HTTP adds (CPU)':>15}")
     for endpoint in MIX:
@@ -303,12 +316,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--calls", type=int, default=30, help="requests per endpoint in the one-at-a-time pass")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help="the revision today's server runs from (git archive), or none to skip it")
     args = parser.parse_args()
     print(f"bench_serve: {args.movies:,} movies, {args.clients} clients, {args.seconds:.0f} s per side; mix: "
           + ", ".join(f"{name} {share:.0%}" for name, (share, _) in MIX.items()))
     print(f"command: python benchmarks/bench_serve.py {' '.join(sys.argv[1:])}".rstrip())
     with ScratchPostgres() as pg:
-        url = pg.fresh_database()
+        name = pg.create_database()
+        url = pg.url(name)
         db = DatabaseManager(url, settings=steady_pool(DatabaseSettings.from_env()))  # the server's pool
         postgres = psutil.Process(pg.server.get_postmaster_info().pid)
         started = time.perf_counter()
@@ -318,22 +334,18 @@ def main() -> None:
                                for table in ("torrents", "movie_casts"))
         print(f"loaded {len(ids):,} movies ({torrents:,} torrents, {links:,} cast links) with vectors "
               f"in {time.perf_counter() - started:.0f} s")
-
-        with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
-            server = ServerProcess(Path(folder) / "serve.log", url, env={"YTS_DATA_DIR": folder})
-            with server:
-                while requests.get(f"{server.base_url}/health", timeout=30).json()["model"] != "ready":
-                    time.sleep(0.5)
-                work = http_work(server.base_url, ids)
-                warm_up(work)
-                print(f"load average before the HTTP run: {_load()}")
-                http_groups = {"server": lambda: [psutil.Process(server.process.pid)], "postgres": postgres.children,
-                               "clients": lambda: [psutil.Process()]}
-                http_costs = one_at_a_time(work, args.calls, **http_groups)
-                meter = CpuMeter(**http_groups)
-                http, http_elapsed = run_clients(args.clients, args.seconds, work)
-                http_cpu = meter.stop()
-                print(f"load average after it: {_load()}")
+        db.close_all()
+        today = None
+        if args.baseline != "none":
+            today_url = pg.url(as_before(pg, name))
+            with tempfile.TemporaryDirectory(prefix="bench-serve-baseline-") as source:
+                unpack(args.baseline, Path(source))
+                baseline_code = {"PYTHONPATH": source, "PYTHONSAFEPATH": "1"}  # not this tree, from any cwd
+                today = serve_pass(f"today's server ({args.baseline})", today_url, baseline_code, ids, args,
+                                   postgres)
+        lists = update_neighbour_lists(db, get_model().name)
+        print(f"movie_neighbours: {lists.lists_written:,} lists built in {lists.seconds:.0f} s")
+        http = serve_pass("this tree's server", url, {}, ids, args, postgres)
 
         work = library_work(db, ids)
         warm_up(work)
@@ -345,19 +357,80 @@ def main() -> None:
         library_cpu = meter.stop()
         db.close_all()
 
-    report_costs(http_costs, library_costs, args.calls)
-    served = report("HTTP: python -m yts_pipeline.serve (uvicorn, one process), clients in this process", http,
-                    http_elapsed)
+    if today is not None:
+        report_costs(today.costs, library_costs, args.calls, f"today's server ({args.baseline})")
+    report_costs(http.costs, library_costs, args.calls, "this tree's server")
+    before = report(f"HTTP, today's server ({args.baseline})", today.tally, today.elapsed) if today else {}
+    served = report("HTTP: python -m yts_pipeline.serve (uvicorn, one process), clients in this process",
+                    http.tally, http.elapsed)
     report("Python API in one process (the same library calls, no HTTP)", library, library_elapsed)
     print(f"\n  CPU per request of the {args.clients}-client runs (ms, all threads):")
-    for name, tally, cpu in (("HTTP", http, http_cpu), ("in process", library, library_cpu)):
+    runs = [("today", today.tally, today.cpu)] if today else []
+    for label, tally, cpu in (*runs, ("HTTP", http.tally, http.cpu), ("in process", library, library_cpu)):
         requests_done = sum(len(v) for v in tally.latencies.values())
-        print(f"    {name:<11} " + ", ".join(f"{part} {seconds * 1000 / requests_done:.1f}" for part, seconds in cpu.items()))
-    print("\n  targets (HTTP): 0 errors; p95 <= 100 ms for similar and movie, <= 150 ms for search")
+        print(f"    {label:<11} " + ", ".join(f"{part} {seconds * 1000 / requests_done:.1f}"
+                                           for part, seconds in cpu.items()))
+    print("\n  targets (HTTP): 0 errors; p95 <= 100 ms for similar, movie and movie page, <= 150 ms for "
+          "search and the search page")
     for endpoint, row in served.items():
         target = TARGET_P95_MS[endpoint]
         verdict = "met" if row["p95"] <= target and not row["errors"] else "MISSED"
-        print(f"    {endpoint:<22} p95 {row['p95']:6.1f} ms (target {target}), errors {row['errors']:.0f}: {verdict}")
+        today_p95 = f" (today {before[endpoint]['p95']:6.1f} ms)" if endpoint in before else ""
+        print(f"    {endpoint:<22} p95 {row['p95']:6.1f} ms{today_p95} (target {target}), "
+              f"errors {row['errors']:.0f}: {verdict}")
+
+
+@dataclass
+class ServePass:
+    costs: dict[str, dict[str, float]]
+    tally: Tally
+    elapsed: float
+    cpu: dict[str, float]
+
+
+def serve_pass(name: str, url: str, env: dict[str, str], ids: list[int], args: argparse.Namespace,
+               postgres: psutil.Process) -> ServePass:
+    """A server on ``url`` with ``env`` added, warmed up; one request at a time, then the clients."""
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
+        server = ServerProcess(Path(folder) / "serve.log", url, env={"YTS_DATA_DIR": folder, **env})
+        with server:
+            while requests.get(f"{server.base_url}/health", timeout=30).json()["model"] != "ready":
+                time.sleep(0.5)
+            work = http_work(server.base_url, ids)
+            warm_up(work)
+            print(f"load average before the HTTP run of {name}: {_load()}")
+            groups = {"server": lambda: [psutil.Process(server.process.pid)], "postgres": postgres.children,
+                      "clients": lambda: [psutil.Process()]}
+            costs = one_at_a_time(work, args.calls, **groups)
+            meter = CpuMeter(**groups)
+            tally, elapsed = run_clients(args.clients, args.seconds, work)
+            cpu = meter.stop()
+            print(f"load average after it: {_load()}")
+    return ServePass(costs, tally, elapsed, cpu)
+
+
+def unpack(revision: str, folder: Path) -> None:
+    """The project's files at ``revision``, as ``git archive`` gives them, into ``folder``."""
+    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", revision],
+                               stdout=subprocess.PIPE)
+    with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+        tar.extractall(folder, filter="data")
+    if archive.wait():
+        raise SystemExit(f"git archive {revision} failed")
+
+
+def as_before(pg: ScratchPostgres, template: str) -> str:
+    """A copy of database ``template`` with the search vectors where the baseline's schema kept them
+    (TOAST, for rows this wide), its movies rewritten so; returns its name."""
+    name = pg.create_database(template)
+    copy = create_engine(pg.url(name), isolation_level="AUTOCOMMIT")
+    try:
+        with copy.connect() as conn:
+            conn.execute(text("ALTER TABLE movies ALTER COLUMN search_vector SET STORAGE EXTENDED"))
+            conn.execute(text("VACUUM (FULL, ANALYZE) movies"))
+    finally:
+        copy.dispose()
+    return name
 
 
 def _load() -> str:
