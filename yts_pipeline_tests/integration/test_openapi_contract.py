@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import get_model
@@ -31,8 +33,17 @@ def served(postgres: ScratchPostgres, tmp_path_factory) -> Iterator[tuple[Server
     fill(db, get_model(), catalog_payloads())
     db.close_all()
     with ServerProcess(tmp_path_factory.mktemp("serve") / "serve.log", url) as server:
+        wait_for_the_model(server)
         yield server, url
     postgres.drop_database(name)
+
+
+def wait_for_the_model(server: ServerProcess, timeout: float = 180) -> None:
+    """Semantic search waits for the server's model: a slow first answer is not what is tested here."""
+    deadline = time.monotonic() + timeout
+    while requests.get(f"{server.base_url}/health", timeout=30).json()["model"] != "ready":
+        assert time.monotonic() < deadline, f"the model did not load within {timeout} s:\n{server.log}"
+        time.sleep(0.5)
 
 
 def test_schemathesis_finds_nothing_and_writes_nothing(served, tmp_path) -> None:
