@@ -279,7 +279,8 @@ def bulk_load(db: DatabaseManager, n: int) -> float:
         movie_ids = np.array([row[0] for row in cursor.fetchall()])
         rng = np.random.default_rng(42)
         for table in (MovieEmbedding, MoviePlotEmbedding):
-            copy_vectors(cursor, table.__tablename__, movie_ids, synthetic_vectors(n, False, rng), SYNTHETIC_MODEL)
+            copy_vectors(cursor, table.__tablename__, movie_ids, synthetic_vectors(n, False, rng),
+                         SYNTHETIC_MODEL)
         raw.commit()
     finally:
         raw.close()
@@ -331,8 +332,10 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
         ("recommend (2 liked, 1 disliked), live",
          lambda i: recommend_live(db, picks[i][:2], picks[i][2:], k=K), library),
         ("similar, stored lists", lambda i: similar(db, picks[i][0], k=K), library),
-        ("similar --genre Drama, stored lists", lambda i: similar(db, picks[i][0], k=K, filters=drama), library),
-        ("recommend (2 liked, 1 disliked), lists", lambda i: recommend(db, picks[i][:2], picks[i][2:], k=K), library),
+        ("similar --genre Drama, stored lists",
+         lambda i: similar(db, picks[i][0], k=K, filters=drama), library),
+        ("recommend (2 liked, 1 disliked), lists",
+         lambda i: recommend(db, picks[i][:2], picks[i][2:], k=K), library),
     ]
     figures_ms = {}
     print(f"  {'call':<42} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/call (this + Postgres)':>30}")
@@ -357,13 +360,14 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
 
 
 def lists_section(db: DatabaseManager, n: int, externals: list[int], rng: random.Random) -> None:
-    """The lists' full rebuild and one page's incremental update, timed; top-10 agreement with the live ranking."""
+    """The lists' full rebuild and one page's incremental update, timed; top 10s against the live ranking."""
     full = update_neighbour_lists(db, SYNTHETIC_MODEL)
     print(f"  movie_neighbours full rebuild: {full.lists_written:,} lists in {full.seconds:.0f} s "
           f"({full.seconds / 60:.1f} min)")
     changed = rng.sample(externals, 50)
     with db.get_session() as session:
-        session.execute(text("UPDATE movies SET rating = 9.9 - rating WHERE external_id = ANY(:ids)"), {"ids": changed})
+        session.execute(text("UPDATE movies SET rating = 9.9 - rating WHERE external_id = ANY(:ids)"),
+                        {"ids": changed})
     page = update_neighbour_lists(db, SYNTHETIC_MODEL)
     print(f"  incremental update, 50 movies' ratings changed: {page.lists_written:,} lists redone "
           f"in {page.seconds:.1f} s ({page.mode})")
@@ -371,15 +375,16 @@ def lists_section(db: DatabaseManager, n: int, externals: list[int], rng: random
     drama = Filters(genre="Drama")
 
     def agreement(lists: Callable[[int], list], live: Callable[[int], list]) -> float:
-        return sum([r.external_id for r in lists(q)] == [r.external_id for r in live(q)] for q in queries_) / len(
-            queries_)
+        same = sum([r.external_id for r in lists(q)] == [r.external_id for r in live(q)] for q in queries_)
+        return same / len(queries_)
 
     trios = {q: rng.sample(externals, 3) for q in queries_}
     shares = {
         "similar": agreement(lambda q: similar(db, q, k=K), lambda q: similar_live(db, q, k=K)),
         "similar --genre Drama": agreement(lambda q: similar(db, q, k=K, filters=drama),
                                            lambda q: similar_live(db, q, k=K, filters=drama)),
-        "recommend (1 liked)": agreement(lambda q: recommend(db, [q], k=K), lambda q: recommend_live(db, [q], k=K)),
+        "recommend (1 liked)": agreement(lambda q: recommend(db, [q], k=K),
+                                         lambda q: recommend_live(db, [q], k=K)),
         "recommend (2 liked, 1 disliked)": agreement(
             lambda q: recommend(db, trios[q][:2], trios[q][2:], k=K),
             lambda q: recommend_live(db, trios[q][:2], trios[q][2:], k=K)),

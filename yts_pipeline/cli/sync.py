@@ -163,7 +163,7 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
             after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
             result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
                                               raise_on_error=False)
-            # The neighbour lists (defs/neighbours.py), once after the page runs and the sweep; not without embeddings.
+            # The neighbour lists (defs/neighbours.py): once, after the page runs and the sweep.
             lists = None if skip_embeddings else definitions.resolve_job_def(NEIGHBOURS_JOB).execute_in_process(
                 instance=instance, run_config=QUIET, tags=process_tags(), raise_on_error=False)
     totals.run_ids.append(result.run_id)

@@ -1,4 +1,4 @@
-"""Each movie's precomputed ``similar`` list, kept fresh after the embeddings, and checked against the live ranking.
+"""Each movie's precomputed ``similar`` list, kept fresh after the embeddings, checked against live ranking.
 
 Not page-partitioned: a new movie on one page enters lists of movies on any page, and the work is
 one catalog-wide matrix product. It runs once after a sync's page runs (``yts-pipeline sync``, the
@@ -25,7 +25,8 @@ def movie_neighbours(context: dg.AssetExecutionContext, config: NeighboursConfig
     Incremental: only the lists of new or changed movies, and those such a movie enters or
     leaves, are redone; every list when the ranking's version (model, weights, sizes) changed.
     """
-    report = update_neighbour_lists(database.manager(), embedding_model.model_name(), full=config.full_rebuild)
+    report = update_neighbour_lists(database.manager(), embedding_model.model_name(),
+                                    full=config.full_rebuild)
     context.log.info(f"neighbour lists ({report.mode}): {report.lists_written} written for {report.changed} "
                      f"changed and {report.removed} removed of {report.movies} movies in {report.seconds} s")
     return dg.MaterializeResult(metadata=report.metadata())

@@ -1,4 +1,4 @@
-"""``similar`` and ``recommend`` answered from the stored lists (``movie_neighbours``), or ``None``: rank live.
+"""``similar`` and ``recommend`` from the stored lists (``movie_neighbours``), or ``None``: rank them live.
 
 A list answers for the live ranking when it is of the current version (the movie's plot model,
 the weights, the pool size). When filters (or a removal since) drop some of its first neighbours,
@@ -55,15 +55,17 @@ def stored_similar(session: Session, movie_id: int, k: int, where: str, params: 
     owner = list_owner(session, movie_id)
     last = (1 if set(owner.genres) & ranked[-1].movie.genres else 0, ranked[-1].score)
     beyond = best_beyond(rows[0].candidate_floor, bool(owner.genres), owner.has_plot)
-    return ranked if last[0] > beyond[0] or last[0] == beyond[0] and last[1] > beyond[1] + TIE_MARGIN else None
+    ahead = last[0] > beyond[0] or last[0] == beyond[0] and last[1] > beyond[1] + TIE_MARGIN
+    return ranked if ahead else None
 
 
 def _ranked(row: Any) -> Ranked:
     return Ranked(as_profile(row), row.score, list(row.reasons))
 
 
-def best_beyond(floor: float, has_genres: bool, has_plot: bool, weights: Weights = WEIGHTS) -> tuple[int, float]:
-    """The best (tier, score) of a movie that was not among a list's candidates (``ranking._score``'s terms)."""
+def best_beyond(floor: float, has_genres: bool, has_plot: bool,
+                weights: Weights = WEIGHTS) -> tuple[int, float]:
+    """The best (tier, score) of a movie not among a list's candidates (``ranking._score``'s terms)."""
     plot = (weights.plot if has_plot else weights.plot_without_plot) * floor
     rest = weights.era + weights.quality * (BEST_RATING - weights.typical_rating) / 5
     return (1, plot + weights.jaccard + rest) if has_genres else (0, plot + rest)

@@ -18,7 +18,7 @@ import numpy as np
 from yts_pipeline.search.ranking import CANDIDATES, WEIGHTS, Profile, Weights, reasons_for
 
 LIST_SIZE = 50  # neighbours kept per movie: similar and recommend read at most this many
-BLOCK_ROWS = 128  # movies matched per matrix product (128 x 75,000 floats: 38 MB; their candidates' vectors 79 MB)
+BLOCK_ROWS = 128  # movies per matrix product (128 x 75,000 floats: 38 MB; their candidates' vectors: 79 MB)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ class PlotCatalog:
             movie_ids=np.array([p.movie_id for p in profiles], dtype=np.int64),
             external_ids=np.array([p.external_id for p in profiles], dtype=np.int64),
             codes=np.array(codes, dtype=np.int64),
-            genres=np.array([sum((bit[g] for g in p.genres), np.uint64(0)) for p in profiles], dtype=np.uint64),
+            genres=np.array([sum((bit[g] for g in p.genres), np.uint64(0)) for p in profiles],
+                            dtype=np.uint64),
             years=np.array([p.year or 0 for p in profiles], dtype=np.float64),
             ratings=np.array([p.rating or 0.0 for p in profiles], dtype=np.float64),
             has_plot=np.array([p.has_plot for p in profiles], dtype=bool))
@@ -114,8 +115,8 @@ def _block_lists(catalog: PlotCatalog, rows: np.ndarray, size: int, candidates: 
             row=int(row), neighbours=neighbours, candidates=top[i, valid[i]].tolist(),
             scores=[round(s, 6) for s in scores[i, columns].tolist()],
             similarities=similarities,
-            reasons=[reasons_for(query, catalog.profiles[n], s, weights) for n, s in zip(neighbours, similarities,
-                                                                                      strict=True)],
+            reasons=[reasons_for(query, catalog.profiles[n], s, weights)
+                     for n, s in zip(neighbours, similarities, strict=True)],
             floor=None if np.isnan(floors[i]) else float(floors[i]))
 
 

@@ -32,9 +32,11 @@ FINGERPRINT = (f"md5(format('%s|%s|%s|%s|%s|%s|%s', m.external_id, p.content_has
 RANKED_MOVIES = """
     FROM movies m JOIN movie_plot_embeddings p ON p.movie_id = m.id
     WHERE p.model = %(model)s AND m.removed_at IS NULL"""
-VECTOR_ROW = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"), ("dim", ">i2"),
-                       ("unused", ">i2"), ("vec", ">f4", (EMBEDDING_DIMENSIONS,))])
+VECTOR_ROW = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"),
+                       ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (EMBEDDING_DIMENSIONS,))])
 COPY_HEADER = len(b"PGCOPY\n\xff\r\n\x00") + 8
+LIST_COLUMNS = ("movie_id, version, fingerprint, candidate_floor, neighbour_ids, candidate_ids, scores, "
+                "reasons")
 COPY_ROWS = 2000  # lists per COPY: the text of 75,000 lists at once would take ~1 GB
 STORED_LIST = f"""
     SELECT {PROFILE_COLUMNS}, n.score, l.reasons -> CAST(n.position - 1 AS int) AS reasons, l.version,
@@ -73,7 +75,8 @@ def read_catalog(session: Session, model_name: str) -> tuple[PlotCatalog, list[s
                             {"model": model_name})
     if [row.movie_id for row in rows] != vectors["id"].tolist():
         raise RuntimeError("the catalog's movies and vectors were read apart")
-    return PlotCatalog.of([as_profile(row) for row in rows], vectors["vec"]), [row.fingerprint for row in rows]
+    catalog = PlotCatalog.of([as_profile(row) for row in rows], vectors["vec"])
+    return catalog, [row.fingerprint for row in rows]
 
 
 def plot_vectors(session: Session, model_name: str, movie_ids: Sequence[int]) -> np.ndarray:
@@ -88,9 +91,10 @@ def plot_vectors(session: Session, model_name: str, movie_ids: Sequence[int]) ->
 
 def stored_lists(session: Session) -> dict[int, StoredList]:
     """Every stored list's version, fingerprint, floor and candidates, by ``movies.id``."""
-    return {row.movie_id: StoredList(row.version, row.fingerprint, row.candidate_floor, list(row.candidate_ids))
-            for row in session.execute(text("SELECT movie_id, version, fingerprint, candidate_floor, candidate_ids "
-                                            "FROM movie_neighbours"))}
+    rows = session.execute(text(
+        "SELECT movie_id, version, fingerprint, candidate_floor, candidate_ids FROM movie_neighbours"))
+    return {row.movie_id: StoredList(row.version, row.fingerprint, row.candidate_floor,
+                                     list(row.candidate_ids)) for row in rows}
 
 
 def write_lists(session: Session, version: str, catalog: PlotCatalog, fingerprints: Sequence[str],
@@ -99,7 +103,8 @@ def write_lists(session: Session, version: str, catalog: PlotCatalog, fingerprin
     if delete is None:
         session.execute(text("DELETE FROM movie_neighbours"))
     elif delete:
-        session.execute(text("DELETE FROM movie_neighbours WHERE movie_id = ANY(:ids)"), {"ids": list(delete)})
+        session.execute(text("DELETE FROM movie_neighbours WHERE movie_id = ANY(:ids)"),
+                        {"ids": list(delete)})
     cursor = session.connection().connection.dbapi_connection.cursor()
     written, lists = 0, iter(lists)
     while chunk := list(itertools.islice(lists, COPY_ROWS)):
@@ -112,27 +117,28 @@ def write_lists(session: Session, version: str, catalog: PlotCatalog, fingerprin
                              _array(catalog.movie_ids[found.candidates].tolist()), _array(found.scores),
                              json.dumps(found.reasons, ensure_ascii=False)])
         buffer.seek(0)
-        cursor.copy_expert("COPY movie_neighbours (movie_id, version, fingerprint, candidate_floor, neighbour_ids, "
-                           "candidate_ids, scores, reasons) FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.copy_expert(f"COPY movie_neighbours ({LIST_COLUMNS}) FROM STDIN WITH (FORMAT csv)", buffer)
         written += len(chunk)
     return written
 
 
-def read_stored_list(session: Session, movie_id: int, where: str, params: dict[str, Any], limit: int) -> list[Any]:
-    """The first ``limit`` of ``movie_id``'s stored list in order: each neighbour's profile, score and reasons,
-    whether it meets ``where`` (conditions on ``movies m``) and, when not, whether other uploads of it exist;
-    the list's version and floor, and the model of the movie's plot vector."""
+def read_stored_list(session: Session, movie_id: int, where: str, params: dict[str, Any],
+                     limit: int) -> list[Any]:
+    """The first ``limit`` of ``movie_id``'s stored list in order: each neighbour's profile, score and
+    reasons, whether it meets ``where`` (conditions on ``movies m``) and, when not, whether other uploads
+    of it exist; the list's version and floor, and the model of the movie's plot vector."""
     return session.execute(text(STORED_LIST.format(where=where)), {
         **params, "movie_id": movie_id, "qualities": QUALITY_ORDER, "limit": limit}).all()
 
 
 def list_owner(session: Session, movie_id: int) -> Any:
-    """The genres of the movie a list is for, and whether it has a plot: what bounds a score beyond its list."""
+    """The genres of the movie a list is for, and whether it has a plot: they bound scores beyond its list."""
     return session.execute(text(OWNER), {"movie_id": movie_id}).one()
 
 
 def listed_versions(session: Session, movie_ids: Sequence[int]) -> list[Any]:
-    """For each of ``movie_ids`` that has a list: its version, its plot vector's model, whether it is complete."""
+    """For each of ``movie_ids`` that has a list: its version, its plot vector's model, whether it is
+    complete (every movie was a candidate)."""
     return session.execute(text(
         "SELECT l.movie_id, l.version, p.model AS plot_model, l.candidate_floor IS NULL AS complete "
         "FROM movie_neighbours l JOIN movie_plot_embeddings p ON p.movie_id = l.movie_id "

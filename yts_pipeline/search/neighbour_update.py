@@ -1,4 +1,4 @@
-"""Keep ``movie_neighbours`` equal to what ``similar`` ranks live: a full rebuild, or only the lists a change touches.
+"""Keep ``movie_neighbours`` as ``similar`` ranks live: rebuild all lists, or the lists a change touches.
 
 A full rebuild runs when the stored lists are of another version (first run, another plot model,
 other weights, pool or list size). Otherwise the lists to redo are those of the new and changed
@@ -18,7 +18,8 @@ import numpy as np
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search.neighbour_lists import LIST_SIZE, PlotCatalog, neighbour_lists
-from yts_pipeline.search.neighbour_store import StoredList, plot_vectors, read_catalog, stored_lists, write_lists
+from yts_pipeline.search.neighbour_store import (StoredList, plot_vectors, read_catalog, stored_lists,
+                                                 write_lists)
 from yts_pipeline.search.ranking import CANDIDATES, WEIGHTS
 
 ALGORITHM = 1  # bump when the lists' meaning changes without a weight or size changing
@@ -27,7 +28,7 @@ FLOOR_SLACK = 1e-6  # cosines from numpy and from pgvector differ in the last fl
 
 @dataclass(frozen=True)
 class NeighboursReport:
-    """What one update did: ``mode`` full, incremental or none; movies whose list was (re)made, lists deleted."""
+    """What one update did: ``mode`` full, incremental or none; movies changed, removed, lists written."""
 
     mode: str
     version: str
@@ -85,7 +86,8 @@ def _touched(catalog: PlotCatalog, stored: dict[int, StoredList], row_of: dict[i
     if len(moved_vectors):
         for start in range(0, len(catalog), 4096):
             closest = (catalog.vectors[start:start + 4096] @ moved_vectors.T).max(axis=1)
-            redo.update((start + np.flatnonzero(closest >= floors[start:start + 4096] - FLOOR_SLACK)).tolist())
+            entered = np.flatnonzero(closest >= floors[start:start + 4096] - FLOOR_SLACK)
+            redo.update((start + entered).tolist())
     for movie_id, row in row_of.items():
         if movie_id in stored and not moved_ids.isdisjoint(stored[movie_id].candidate_ids):
             redo.add(row)

@@ -26,8 +26,8 @@ from yts_pipeline.search.ranking import CANDIDATES, Ranked, rank
 from yts_pipeline.search.resolve import describe, resolve_movie
 from yts_pipeline.search.sql import BEST_QUALITY, GENRES, QUALITY_ORDER, Filters, check_k, filter_sql, use_index_scans
 
-__all__ = ["SEARCH_MODES", "Filters", "Result", "recommend", "recommend_live", "resolve_movie", "search", "similar",
-           "similar_live"]
+__all__ = ["SEARCH_MODES", "Filters", "Result", "recommend", "recommend_live", "resolve_movie", "search",
+           "similar", "similar_live"]
 
 Mode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[Mode, ...] = ("hybrid", "semantic", "keyword")
@@ -85,7 +85,8 @@ def similar(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters
     return _like(db, [query], [], k, filters, name_the_liked=False, from_lists=True)
 
 
-def similar_live(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters | None = None) -> list[Result]:
+def similar_live(db: DatabaseManager, query: int | str, k: int = 10,
+                 filters: Filters | None = None) -> list[Result]:
     """``similar`` ranked on the spot from the HNSW index: the stored lists' fallback, and their baseline."""
     return _like(db, [query], [], k, filters, name_the_liked=False, from_lists=False)
 
@@ -103,8 +104,8 @@ def recommend(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequenc
     return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True, from_lists=True)
 
 
-def recommend_live(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str] = (), k: int = 10,
-                   filters: Filters | None = None) -> list[Result]:
+def recommend_live(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str] = (),
+                   k: int = 10, filters: Filters | None = None) -> list[Result]:
     """``recommend`` with candidates from the HNSW index: the stored lists' fallback, and their baseline."""
     _check_liked(liked, disliked)
     return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True, from_lists=False)
@@ -152,15 +153,17 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
 
 def _candidates(session: Session, liked_ids: list[int], disliked_ids: list[int], k: int, where: str,
                 params: dict[str, Any], *, from_lists: bool) -> Neighbourhood:
-    """The candidates stored with the liked movies' lists (each one's nearest plots, as the HNSW scan finds them)
-    when they all have a list, else their HNSW neighbours."""
+    """The candidates stored with the liked movies' lists (each one's nearest plots, as the HNSW scan finds
+    them) when they all have a list, else their HNSW neighbours."""
     listed = from_lists and k <= LIST_SIZE and lists_version(session, liked_ids)
     if listed:
         version, complete = listed
-        found = neighbourhood(session, liked_ids, disliked_ids, where, params, LIST_SIZE, lists_version=version)
+        found = neighbourhood(session, liked_ids, disliked_ids, where, params, LIST_SIZE,
+                              lists_version=version)
         if len(found.candidates) >= k or complete:
             return found
-    return neighbourhood(session, liked_ids, disliked_ids, where, params, max(CANDIDATES, CANDIDATES_PER_RESULT * k))
+    return neighbourhood(session, liked_ids, disliked_ids, where, params,
+                         max(CANDIDATES, CANDIDATES_PER_RESULT * k))
 
 
 def _resolve_all(session: Session, queries: Sequence[int | str]) -> list[Row]:

@@ -1,5 +1,5 @@
-"""The stored neighbour lists (``movie_neighbours``): equal to the live ranking, kept fresh incrementally, read by
-``similar`` and ``recommend``, with the live ranking behind them; the asset materializes through Dagster.
+"""The stored neighbour lists (``movie_neighbours``): equal to the live ranking, kept fresh incrementally,
+read by ``similar`` and ``recommend`` with the live ranking behind them; the asset materializes in Dagster.
 
 A replay catalog of 260 movies embedded with the real model: more movies than the ranking's 200
 candidates, so each list has a candidate floor and a new movie enters some lists and not others.
@@ -46,7 +46,8 @@ def payloads() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def embedded_template(postgres: ScratchPostgres, model: EmbeddingModel, payloads: list[dict]) -> Iterator[str]:
+def embedded_template(postgres: ScratchPostgres, model: EmbeddingModel,
+                      payloads: list[dict]) -> Iterator[str]:
     """A database with the catalog saved and embedded once; each test gets a copy."""
     name = postgres.create_database(TEMPLATE)
     db = DatabaseManager(postgres.url(name))
@@ -80,7 +81,8 @@ def stored(db: DatabaseManager) -> dict[int, tuple[list[int], list[float]]]:
     """Every stored list by YTS id: neighbours' YTS ids and scores."""
     with db.get_session() as session:
         rows = session.execute(text(
-            "SELECT m.external_id, ARRAY(SELECT n.external_id FROM unnest(l.neighbour_ids) WITH ORDINALITY AS u(id, i) "
+            "SELECT m.external_id, ARRAY(SELECT n.external_id "
+            "FROM unnest(l.neighbour_ids) WITH ORDINALITY AS u(id, i) "
             "JOIN movies n ON n.id = u.id ORDER BY u.i) AS neighbours, l.scores "
             "FROM movie_neighbours l JOIN movies m ON m.id = l.movie_id")).all()
     return {row.external_id: (list(row.neighbours), list(row.scores)) for row in rows}
@@ -90,7 +92,8 @@ def rebuilt(db: DatabaseManager, model_name: str) -> dict[int, tuple[list[int], 
     """The lists a full rebuild would write now, computed aside (nothing written)."""
     with db.get_session() as session:
         catalog, _ = read_catalog(session, model_name)
-    return {int(catalog.external_ids[found.row]): (catalog.external_ids[found.neighbours].tolist(), found.scores)
+    return {int(catalog.external_ids[found.row]):
+            (catalog.external_ids[found.neighbours].tolist(), found.scores)
             for found in neighbour_lists(catalog, np.arange(len(catalog)))}
 
 
@@ -126,12 +129,14 @@ def test_similar_reads_the_stored_list(db, model) -> None:
     target = sorted(stored(db))[0]
     with db.get_session() as session:  # the list turned around: similar follows it, the live ranking does not
         session.execute(text("UPDATE movie_neighbours SET neighbour_ids = ARRAY(SELECT unnest(neighbour_ids) "
-                             "ORDER BY 1 DESC) WHERE movie_id = (SELECT id FROM movies WHERE external_id = :id)"),
+                             "ORDER BY 1 DESC) WHERE movie_id = "
+                             "(SELECT id FROM movies WHERE external_id = :id)"),
                         {"id": target})
     assert ids(similar(db, target, k=5)) == stored(db)[target][0][:5] != ids(similar_live(db, target, k=5))
 
 
-def test_a_new_movie_gets_its_list_and_enters_the_lists_it_belongs_to_without_a_rebuild(db, model, payloads) -> None:
+def test_a_new_movie_gets_its_list_and_enters_the_lists_it_belongs_to_without_a_rebuild(
+        db, model, payloads) -> None:
     update_neighbour_lists(db, model.name)
     added = new_movie(payloads, like=3, external_id=990001)
     db.save_movies([added])
@@ -152,7 +157,8 @@ def test_a_changed_and_a_removed_movie_update_the_lists_they_touch(db, model, pa
     db.save_movies([{**changed, "genres": ["Documentary"], "rating": 2.0}])
     embed_movies(db, model, [changed["id"]])
     with db.get_session() as session:
-        session.execute(text("UPDATE movies SET removed_at = now() WHERE external_id = :id"), {"id": removed["id"]})
+        session.execute(text("UPDATE movies SET removed_at = now() WHERE external_id = :id"),
+                        {"id": removed["id"]})
     report = update_neighbour_lists(db, model.name)
     assert report.mode == "incremental" and (report.changed, report.removed) == (1, 1)
     assert report.lists_written < MOVIES
@@ -168,7 +174,8 @@ def test_another_ranking_version_rebuilds_every_list(db, model) -> None:
         session.execute(text("UPDATE movie_neighbours SET version = 'weights of last year'"))
     target = sorted(stored(db))[0]
     with db.get_session() as session:  # lists of another version are never read
-        session.execute(text("UPDATE movie_neighbours SET neighbour_ids = '{}', scores = '{}', reasons = '[]'"))
+        session.execute(text("UPDATE movie_neighbours "
+                             "SET neighbour_ids = '{}', scores = '{}', reasons = '[]'"))
     assert similar(db, target, k=10) == similar_live(db, target, k=10)
     report = update_neighbour_lists(db, model.name)
     assert report.mode == "full" and report.lists_written == MOVIES
@@ -180,14 +187,16 @@ def test_filters_apply_to_the_list_and_fall_back_to_the_live_ranking_when_too_fe
     neighbours = stored(db)[target][0]
     with db.get_session() as session:
         genre = session.execute(text(
-            "SELECT g.name FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id JOIN movies m ON m.id = mg.movie_id "
-            "WHERE m.external_id = :id ORDER BY g.name LIMIT 1"), {"id": neighbours[0]}).scalar_one()
+            "SELECT g.name FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id "
+            "JOIN movies m ON m.id = mg.movie_id WHERE m.external_id = :id ORDER BY g.name LIMIT 1"),
+            {"id": neighbours[0]}).scalar_one()
         listed = Counter(session.execute(text("SELECT year FROM movies WHERE external_id = ANY(:ids)"),
                                          {"ids": neighbours}).scalars().all())
         in_catalog = dict(session.execute(text("SELECT year, count(*) FROM movies WHERE external_id <> :id "
                                                "GROUP BY year"), {"id": target}).all())
     common = Filters(genre=genre)
-    assert same_results(similar(db, target, k=5, filters=common), similar_live(db, target, k=5, filters=common))
+    assert same_results(similar(db, target, k=5, filters=common),
+                        similar_live(db, target, k=5, filters=common))
     year = next(y for y in sorted(listed, key=listed.get) if in_catalog[y] > listed[y])
     rare, k = Filters(year_from=year, year_to=year), listed[year] + 1  # one more than the list holds
     live = similar_live(db, target, k=k, filters=rare)
@@ -199,19 +208,22 @@ def test_recommend_takes_its_candidates_from_the_liked_lists(db, model) -> None:
     lists = stored(db)
     liked, other, disliked = sorted(lists)[:3]
     one = recommend(db, [liked], k=10)
-    assert same_results(one, recommend_live(db, [liked], k=10)) and all(r.reasons[0].startswith("like ") for r in one)
+    assert same_results(one, recommend_live(db, [liked], k=10))
+    assert all(r.reasons[0].startswith("like ") for r in one)
     chosen = sorted(lists)[-12:]  # both pools made of the same 12 movies: recommend ranks those
     with db.get_session() as session:
         session.execute(text("UPDATE movie_neighbours SET candidate_ids = ARRAY(SELECT id FROM movies "
                              "WHERE external_id = ANY(:chosen)) WHERE movie_id IN (SELECT id FROM movies "
-                             "WHERE external_id IN (:liked, :other))"), {"chosen": chosen, "liked": liked, "other": other})
+                             "WHERE external_id IN (:liked, :other))"),
+                        {"chosen": chosen, "liked": liked, "other": other})
     found = recommend(db, [liked, other], [disliked], k=10)
     assert len(found) == 10 and set(ids(found)) <= set(chosen)
     assert all(r.reasons[0].startswith("like ") for r in found)
     with db.get_session() as session:  # a liked movie without a list: the live ranking
         session.execute(text("DELETE FROM movie_neighbours WHERE movie_id = (SELECT id FROM movies "
                              "WHERE external_id = :id)"), {"id": other})
-    assert recommend(db, [liked, other], [disliked], k=10) == recommend_live(db, [liked, other], [disliked], k=10)
+    assert recommend(db, [liked, other], [disliked], k=10) == recommend_live(db, [liked, other], [disliked],
+                                                                             k=10)
 
 
 def test_the_asset_materializes_in_dagster_and_its_check_compares_with_the_live_ranking(db, model) -> None:
