@@ -194,5 +194,5 @@ def test_no_page_has_an_accessibility_violation(server: ServerProcess, browser) 
 def test_screenshots_are_kept_with_the_docs() -> None:
     """The README shows the screenshots the browser test saves: keep it that way."""
     readme = (DOCS.parent / "README.md").read_text()
-    for name in ("screenshot-search.png", "screenshot-movie.png"):
+    for name in ("screenshot-search.png", "screenshot-movie.png", "screenshot-for-you.png"):
         assert f"docs/{name}" in readme
