@@ -203,6 +203,20 @@ def test_filters_apply_to_the_list_and_fall_back_to_the_live_ranking_when_too_fe
     assert len(live) == k and similar(db, target, k=k, filters=rare) == live
 
 
+def test_a_filtered_list_answers_when_nothing_beyond_its_candidates_could_rank_higher(db, model) -> None:
+    """Answers from a list carry its stored reasons (marked here); each equals the live answer."""
+    update_neighbour_lists(db, model.name)
+    with db.get_session() as session:
+        session.execute(text("UPDATE movie_neighbours SET reasons = "
+                             "(SELECT jsonb_agg('[\"stored\"]'::jsonb) FROM generate_series(1, 50))"))
+    well_rated, from_lists = Filters(min_rating=6.0), 0
+    for target in sorted(stored(db))[:20]:
+        found = similar(db, target, k=3, filters=well_rated)
+        assert ids(found) == ids(similar_live(db, target, k=3, filters=well_rated))
+        from_lists += all(r.reasons == ["stored"] for r in found)
+    assert from_lists > 0
+
+
 def test_recommend_takes_its_candidates_from_the_liked_lists(db, model) -> None:
     update_neighbour_lists(db, model.name)
     lists = stored(db)
