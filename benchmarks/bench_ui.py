@@ -85,12 +85,12 @@ def timed_command(argv: list[str], env: dict[str, str], log: Path) -> float:
     return time.perf_counter() - started
 
 
-def fresh_setup(name: str, pg: ScratchPostgres, replay: ReplayServer, work: Path) -> dict[str, str]:
+def fresh_setup(name: str, pg: ScratchPostgres, api_url: str, work: Path) -> dict[str, str]:
     """A fresh database and instance, every page registered and the first stored (the README's first step)."""
     home = work / name / "dagster_home"
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text(local_dagster_yaml(home))
-    env = {**os.environ, "DATABASE_URL": pg.fresh_database(), "YTS_API_URL": replay.base_url,
+    env = {**os.environ, "DATABASE_URL": pg.fresh_database(), "YTS_API_URL": api_url,
            "YTS_REQUESTS_PER_SECOND": "0", "DAGSTER_HOME": str(home)}
     timed_command([YTS_PIPELINE, "sync", "--skip-embeddings", "--max-pages", "1"], env,
                   work / name / "discover.log")
@@ -122,7 +122,7 @@ class SyncMeasure:
 
 def measure_sync(pages: int, pg: ScratchPostgres, replay: ReplayServer, work: Path,
                  movies: int) -> SyncMeasure:
-    env = fresh_setup("sync", pg, replay, work)
+    env = fresh_setup("sync", pg, replay.base_url, work)
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         since = datetime.now(UTC)
         seconds = timed_command([YTS_PIPELINE, "sync", "--skip-embeddings", "--pages", f"2-{pages}"], env,
@@ -144,11 +144,12 @@ class UiMeasure:
     backfill_phases: RunPhases
 
 
-def backfill(port: int, keys: list[str], services: Services, instance: dg.DagsterInstance) -> tuple:
+def backfill(port: int, keys: list[str], services: Services, instance: dg.DagsterInstance,
+             assets: list[str] = SYNC_ASSETS, timeout: float = BACKFILL_TIMEOUT) -> tuple[str, float, float]:
     """The backfill launched as the dialog does; (its id, the launch time, its end time)."""
     launched = time.time()
-    backfill_id = launch_backfill(port, keys, SYNC_ASSETS)
-    [status] = wait_for_backfills(port, [backfill_id], services.started, BACKFILL_TIMEOUT)
+    backfill_id = launch_backfill(port, keys, assets)
+    [status] = wait_for_backfills(port, [backfill_id], services.started, timeout)
     if status.get("status") not in SUCCEEDED:
         raise RuntimeError(f"backfill {status}\n{run_failures(instance)}\n"
                            + "\n".join(service.tail() for service in services.started))
@@ -157,7 +158,7 @@ def backfill(port: int, keys: list[str], services: Services, instance: dg.Dagste
 
 
 def measure_ui(pages: int, pg: ScratchPostgres, replay: ReplayServer, work: Path, movies: int) -> UiMeasure:
-    env = fresh_setup("ui", pg, replay, work)
+    env = fresh_setup("ui", pg, replay.base_url, work)
     services = Services(env, work / "ui")
     try:
         webserver, port = services.webserver()
