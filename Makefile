@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run serve sync replay check-defs test test-all reliability bench doctor clean
+.PHONY: install run serve sync replay check-defs lint test test-all reliability bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,10 +47,14 @@ $(CHROMIUM):  ## the browser the page tests drive through Playwright (Playwright
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: check-defs $(CHROMIUM)  ## the definitions check, then every test but the long reliability scenarios
+lint: $(STAMP)  ## ruff: the lint rules and the formatting ([tool.ruff] in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint check-defs $(CHROMIUM)  ## the linter, the definitions check, then every test but the long reliability scenarios
 	$(VENV)/bin/pytest -m "not slow"
 
-test-all: check-defs $(CHROMIUM)
+test-all: lint check-defs $(CHROMIUM)
 	$(VENV)/bin/pytest
 
 RELIABILITY_JSON := build/reliability/results.json
@@ -61,7 +65,7 @@ reliability: $(STAMP)  ## every reliability scenario (slow ones too), then RELIA
 		yts_pipeline_tests/reliability yts_pipeline_tests/unit/test_hostile_input.py; status=$$?; \
 		$(PY) -m yts_pipeline_tests.reliability.report $(RELIABILITY_JSON) RELIABILITY.md && exit $$status
 
-bench: $(STAMP)  ## the figures in the README's performance section
+bench: $(STAMP)  ## the figures in docs/performance.md
 	$(PY) benchmarks/bench_save.py
 	$(PY) benchmarks/bench_client.py
 	$(PY) benchmarks/bench_sync.py

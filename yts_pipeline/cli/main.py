@@ -13,7 +13,7 @@ from yts_pipeline.cli import database, pipeline, search
 from yts_pipeline.cli.errors import explain
 
 DESCRIPTION = ("Mirror the YTS movie catalog into PostgreSQL with Dagster, keep it in sync, and search it. "
-               "Every setting is an environment variable (see the README's configuration table).")
+               "Every setting is an environment variable (see docs/configuration.md).")
 
 
 def build_parser() -> argparse.ArgumentParser:

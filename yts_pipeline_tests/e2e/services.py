@@ -1,5 +1,5 @@
 """Dagster's own processes for the end-to-end tests: ``dagster-webserver`` and ``dagster-daemon`` started
-as the README runs them (``-w workspace.yaml`` from the checkout), their GraphQL API, and backfills
+as docs/production.md runs them (``-w workspace.yaml`` from the checkout), their GraphQL API, and backfills
 launched through it the way the UI launches them.
 """
 
