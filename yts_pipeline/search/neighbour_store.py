@@ -59,7 +59,6 @@ class StoredList:
     version: str
     fingerprint: str
     floor: float | None
-    candidate_ids: list[int]
 
 
 def read_catalog(session: Session, model_name: str) -> tuple[PlotCatalog, list[str]]:
@@ -79,22 +78,20 @@ def read_catalog(session: Session, model_name: str) -> tuple[PlotCatalog, list[s
     return catalog, [row.fingerprint for row in rows]
 
 
-def plot_vectors(session: Session, model_name: str, movie_ids: Sequence[int]) -> np.ndarray:
-    """The plot vectors of ``movie_ids`` (removed or not) that ``model_name`` made, in no particular order."""
-    if not movie_ids:
-        return np.zeros((0, EMBEDDING_DIMENSIONS), dtype=np.float32)
-    found = _copy_vectors(session, "SELECT movie_id, embedding FROM movie_plot_embeddings "
-                                   "WHERE model = %(model)s AND movie_id = ANY(%(ids)s)",
-                          {"model": model_name, "ids": list(movie_ids)})
-    return found["vec"].astype(np.float32)
-
-
 def stored_lists(session: Session) -> dict[int, StoredList]:
-    """Every stored list's version, fingerprint, floor and candidates, by ``movies.id``."""
-    rows = session.execute(text(
-        "SELECT movie_id, version, fingerprint, candidate_floor, candidate_ids FROM movie_neighbours"))
-    return {row.movie_id: StoredList(row.version, row.fingerprint, row.candidate_floor,
-                                     list(row.candidate_ids)) for row in rows}
+    """Every stored list's version, fingerprint and floor, by ``movies.id``."""
+    rows = session.execute(text("SELECT movie_id, version, fingerprint, candidate_floor "
+                                "FROM movie_neighbours"))
+    return {row.movie_id: StoredList(row.version, row.fingerprint, row.candidate_floor) for row in rows}
+
+
+def lists_holding(session: Session, movie_ids: Sequence[int]) -> list[int]:
+    """The movies whose list has any of ``movie_ids`` among its candidates (an array overlap, in Postgres)."""
+    if not movie_ids:
+        return []
+    return list(session.scalars(text("SELECT movie_id FROM movie_neighbours "
+                                     "WHERE candidate_ids && CAST(:ids AS bigint[])"),
+                                {"ids": list(movie_ids)}))
 
 
 def write_lists(session: Session, version: str, catalog: PlotCatalog, fingerprints: Sequence[str],

@@ -18,7 +18,7 @@ import numpy as np
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search.neighbour_lists import LIST_SIZE, PlotCatalog, neighbour_lists
-from yts_pipeline.search.neighbour_store import (StoredList, plot_vectors, read_catalog, stored_lists,
+from yts_pipeline.search.neighbour_store import (StoredList, lists_holding, read_catalog, stored_lists,
                                                  write_lists)
 from yts_pipeline.search.ranking import CANDIDATES, WEIGHTS
 
@@ -64,8 +64,8 @@ def update_neighbour_lists(db: DatabaseManager, model_name: str, *, full: bool =
         if full:
             redo = np.arange(len(catalog))
         else:
-            gone_vectors = plot_vectors(session, model_name, gone)
-            redo = _touched(catalog, stored, row_of, changed, gone, gone_vectors)
+            holders = lists_holding(session, [*catalog.movie_ids[changed].tolist(), *gone])
+            redo = _touched(catalog, stored, changed, [row_of[h] for h in holders if h in row_of])
         written = write_lists(session, version, catalog, fingerprints, neighbour_lists(catalog, redo),
                               delete=None if full else [*gone, *catalog.movie_ids[redo].tolist()])
     mode = "full" if full else "incremental" if written or gone else "none"
@@ -74,23 +74,17 @@ def update_neighbour_lists(db: DatabaseManager, model_name: str, *, full: bool =
                             seconds=round(time.perf_counter() - started, 3))
 
 
-def _touched(catalog: PlotCatalog, stored: dict[int, StoredList], row_of: dict[int, int], changed: list[int],
-             gone: list[int], gone_vectors: np.ndarray) -> np.ndarray:
-    """Rows whose list a changed or gone movie may enter or leave, and the changed rows themselves."""
-    moved_ids = {*catalog.movie_ids[changed].tolist(), *gone}
-    redo = set(changed)
-    if not moved_ids:
-        return np.array([], dtype=np.int64)
-    floors = np.array([_floor(stored.get(movie_id)) for movie_id in catalog.movie_ids.tolist()])
-    moved_vectors = np.concatenate([catalog.vectors[changed], gone_vectors])
-    if len(moved_vectors):
+def _touched(catalog: PlotCatalog, stored: dict[int, StoredList], changed: list[int],
+             holding: list[int]) -> np.ndarray:
+    """The changed rows, the rows ``holding`` a changed or gone movie among their candidates (it may leave),
+    and the rows whose last candidate is no closer than a changed movie's plot (it enters)."""
+    redo = {*changed, *holding}
+    if changed:
+        floors = np.array([_floor(stored.get(movie_id)) for movie_id in catalog.movie_ids.tolist()])
         for start in range(0, len(catalog), 4096):
-            closest = (catalog.vectors[start:start + 4096] @ moved_vectors.T).max(axis=1)
+            closest = (catalog.vectors[start:start + 4096] @ catalog.vectors[changed].T).max(axis=1)
             entered = np.flatnonzero(closest >= floors[start:start + 4096] - FLOOR_SLACK)
             redo.update((start + entered).tolist())
-    for movie_id, row in row_of.items():
-        if movie_id in stored and not moved_ids.isdisjoint(stored[movie_id].candidate_ids):
-            redo.add(row)
     return np.array(sorted(redo), dtype=np.int64)
 
 
