@@ -55,8 +55,8 @@ from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
 from yts_pipeline.db.models import MovieEmbedding, MoviePlotEmbedding  # noqa: E402
 from yts_pipeline.search import Filters, embed_movies, get_model, queries, recommend, similar  # noqa: E402
 from yts_pipeline.search.neighbour_update import update_neighbour_lists  # noqa: E402
-from yts_pipeline.search.queries import recommend_live, similar_live  # noqa: E402
 from yts_pipeline.search.neighbours import PROFILE_COLUMNS, as_profile  # noqa: E402
+from yts_pipeline.search.queries import recommend_live, similar_live  # noqa: E402
 from yts_pipeline.search.ranking import CANDIDATES, WEIGHTS, Profile, Weights, rank  # noqa: E402
 from yts_pipeline.search.sql import QUALITY_ORDER, use_index_scans  # noqa: E402
 from yts_pipeline.yts.replay import Catalog  # noqa: E402

@@ -21,8 +21,14 @@ from yts_pipeline.cli.abandoned_runs import process_tags, release_abandoned_runs
 from yts_pipeline.cli.instance import open_instance, prepare_local_instance
 from yts_pipeline.cli.sqlite_tuning import cheap_sqlite_writes
 from yts_pipeline.definitions import defs as load_definitions
-from yts_pipeline.defs.automation import (CHECKS_JOB, NEIGHBOURS_JOB, SWEEP_JOB, SYNC_JOB, SYNC_STEPS,
-                                          WITHOUT_EMBEDDINGS_JOB)
+from yts_pipeline.defs.automation import (
+    CHECKS_JOB,
+    NEIGHBOURS_JOB,
+    SWEEP_JOB,
+    SYNC_JOB,
+    SYNC_STEPS,
+    WITHOUT_EMBEDDINGS_JOB,
+)
 from yts_pipeline.defs.embeddings import EmbeddingReport, movie_embeddings
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, report_from_metadata
 from yts_pipeline.defs.page_runs import PageRuns, Reports, run_pages

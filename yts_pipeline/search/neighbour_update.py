@@ -18,8 +18,7 @@ import numpy as np
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search.neighbour_lists import LIST_SIZE, PlotCatalog, neighbour_lists
-from yts_pipeline.search.neighbour_store import (StoredList, lists_holding, read_catalog, stored_lists,
-                                                 write_lists)
+from yts_pipeline.search.neighbour_store import StoredList, lists_holding, read_catalog, stored_lists, write_lists
 from yts_pipeline.search.ranking import CANDIDATES, WEIGHTS
 
 ALGORITHM = 1  # bump when the lists' meaning changes without a weight or size changing

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, Movie, MovieEmbedding, MoviePlotEmbedding
 from yts_pipeline.search.errors import MovieNotFound, NothingToSearch, SearchError
-from yts_pipeline.search.model import EmbeddingModel, get_model
 from yts_pipeline.search.from_lists import lists_version, stored_similar
+from yts_pipeline.search.model import EmbeddingModel, get_model
 from yts_pipeline.search.neighbour_lists import LIST_SIZE
 from yts_pipeline.search.neighbours import Neighbourhood, neighbourhood
 from yts_pipeline.search.ranking import CANDIDATES, Ranked, rank

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import copy
 import io
-from dataclasses import replace
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
