@@ -60,7 +60,7 @@ from yts_pipeline.yts.replay import Catalog  # noqa: E402
 from yts_pipeline_tests.support.serving import ServerProcess  # noqa: E402
 
 K = 10
-PAGE_K, SIMILAR_ON_PAGE = 20, 12  # what the search page and the movie page ask for (routes/pages.py)
+PAGE_K, SIMILAR_ON_PAGE = 20, 12  # what the search page and the movie page ask for (routes/html.py)
 SAVE_BATCH = 1_000
 COPIES = 15  # each generated movie is saved once and copied 14 times in SQL: 75,000 load in minutes, not a quarter hour
 STRIDE = 10_000_000  # YTS id offset between copies (synthetic ids stay far below it)

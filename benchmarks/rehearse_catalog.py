@@ -34,7 +34,7 @@ from _pg import ScratchPostgres  # noqa: E402
 from bench_ui import MOVIES_PER_PAGE, YTS_PIPELINE, backfill, fresh_setup, stored_movies  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from yts_pipeline.defs.pages import GROUP  # noqa: E402
+from yts_pipeline.defs.page_assets import GROUP  # noqa: E402
 from yts_pipeline_tests.e2e.services import HOST, Services, wait_for_webserver  # noqa: E402
 from yts_pipeline_tests.e2e.test_serve_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from yts_pipeline_tests.support.ports import free_port  # noqa: E402

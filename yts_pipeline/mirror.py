@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from yts_pipeline.ahead import OneAhead
-from yts_pipeline.db import pages as stored
+from yts_pipeline.db import page_store
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.sweep import Unlisted, mark_removed, revive, unlisted_movies
 from yts_pipeline.yts.client import YtsApiError, YtsClient
@@ -94,7 +94,7 @@ def download_page(client: YtsClient, page: int, limit: int) -> PageDownload:
 def store_page(db: DatabaseManager, download: PageDownload, started: float) -> PageReport:
     """Keep a fetched page's raw answer; the report's seconds count from ``started``."""
     with db.get_session() as session:
-        changed = stored.store_raw_page(session, download.page, download.answer.raw)
+        changed = page_store.store_raw_page(session, download.page, download.answer.raw)
     return _report(download.page, download.answer, started, download.retries, content_changed=changed)
 
 
@@ -106,7 +106,7 @@ def _report(page: int, answer: ListPage, started: float, retries: int, **extra: 
 def load_page(db: DatabaseManager, page: int) -> tuple[ListPage, str]:
     """The stored raw answer of a page, parsed again, and its content hash."""
     with db.get_session() as session:
-        found = stored.load_raw_page(session, page)
+        found = page_store.load_raw_page(session, page)
     if found is None:
         raise PageError(f"page {page} has not been fetched yet: materialize raw_list_pages for it first")
     doc, digest = found
@@ -127,7 +127,7 @@ def apply_page(db: DatabaseManager, page: int, loaded: tuple[ListPage, str], sta
     answer, digest = loaded
     result = db.save_movies(answer.movies, seen=True)
     with db.get_session() as session:
-        stored.record_saved(session, page, digest)
+        page_store.record_saved(session, page, digest)
     report = _report(page, answer, started, 0)
     report.new, report.changed, report.unchanged = len(result.created), len(result.updated), len(result.unchanged)
     report.rows_written = result.rows_written
@@ -160,8 +160,8 @@ def download_details(client: YtsClient, db: DatabaseManager, page: int, *, refre
     """The details calls of a page: its listed movies that need details, less ``skip`` (in hand already)."""
     before, skip = client.stats.snapshot(), set(skip)
     with db.get_session() as session:
-        listed = stored.page_external_ids(session, [page])[page]
-        wanted = [i for i in stored.movies_needing_details(session, listed, refresh) if i not in skip]
+        listed = page_store.page_external_ids(session, [page])[page]
+        wanted = [i for i in page_store.movies_needing_details(session, listed, refresh) if i not in skip]
     outcomes = client.movie_details_many(wanted)
     return DetailsDownload(page, listed, wanted, outcomes, client.stats.since(before)["retries"])
 
@@ -190,14 +190,14 @@ def save_details(db: DatabaseManager, download: DetailsDownload, started: float)
             answers[movie_id] = outcome.raw
             records.append(outcome.movie)
     with db.get_session() as session:
-        stored.store_raw_details(session, answers)
+        page_store.store_raw_details(session, answers)
     result = db.save_movies(records, seen=False)
     failed.update({int(r.external_id): f"{r.field} {r.reason}" for r in result.rejected
                    if str(r.external_id).isdigit()})
     db.record_details_failure(failed)
     if download.wanted:
         with db.get_session() as session:
-            stored.record_rows_changed(session, page)
+            page_store.record_rows_changed(session, page)
     for movie_id, error in failed.items():
         log.warning("page %d: details of movie %d failed, kept its list record: %s", page, movie_id, error)
     listed = download.listed
@@ -209,7 +209,7 @@ def save_details(db: DatabaseManager, download: DetailsDownload, started: float)
     )
 
 
-def settled_report(state: stored.PageState) -> PageReport:
+def settled_report(state: page_store.PageState) -> PageReport:
     """A step's report for a page it had nothing to do for: every stored movie it lists is unchanged."""
     return PageReport(page=state.page, listed=state.listed, unchanged=state.listed, settled=True)
 
@@ -249,11 +249,11 @@ def sweep(db: DatabaseManager, client: YtsClient | None = None, *, limit: int,
     ``client`` is built from the ``YTS_*`` environment when not given.
     """
     with db.get_session() as session:
-        movie_count = stored.latest_movie_count(session)
+        movie_count = page_store.latest_movie_count(session)
         if movie_count is None:
             return SweepReport(0, 0, [], [], "no page has been fetched yet")
         needed = pages_for(movie_count, limit)
-        have = stored.stored_pages(session)
+        have = page_store.stored_pages(session)
         missing = [p for p in needed if p not in have]
         if missing:
             return SweepReport(len(needed), 0, [], [], f"{len(missing)} pages not fetched yet, e.g. {missing[:5]}")
@@ -262,7 +262,7 @@ def sweep(db: DatabaseManager, client: YtsClient | None = None, *, limit: int,
             stale = [p for p in needed if have[p] < datetime.now(UTC) - max_page_age]
             return SweepReport(len(needed), 0, [], [], f"{len(stale)} pages were fetched more than "
                                f"{max_page_age} ago, e.g. {stale[:5]}; sync every page first")
-        listed = {i for ids in stored.page_external_ids(session, needed).values() for i in ids}
+        listed = {i for ids in page_store.page_external_ids(session, needed).values() for i in ids}
         vanished = unlisted_movies(session, listed)
     report = SweepReport(len(needed), len(listed), [], [])
     gone = _confirm_gone(client or YtsClient(), vanished, limit, report) if vanished else []

@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from yts_pipeline.cli import database, pipeline, search
+from yts_pipeline.cli import doctor, pipeline, search
 from yts_pipeline.cli.errors import explain
 
 DESCRIPTION = ("Mirror the YTS movie catalog into PostgreSQL with Dagster, keep it in sync, and search it. "
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pipeline.add_commands(sub)
     search.add_commands(sub)
-    database.add_commands(sub)
+    doctor.add_commands(sub)
     return parser
 
 

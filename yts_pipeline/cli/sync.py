@@ -29,11 +29,11 @@ from yts_pipeline.defs.automation import (
     SYNC_STEPS,
     WITHOUT_EMBEDDINGS_JOB,
 )
-from yts_pipeline.defs.embeddings import EmbeddingReport, movie_embeddings
+from yts_pipeline.defs.embedding_assets import EmbeddingReport, movie_embeddings
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, report_from_metadata
 from yts_pipeline.defs.page_runs import PageRuns, Reports, run_pages
-from yts_pipeline.defs.pages import catalog_sweep
-from yts_pipeline.defs.partitions import PAGES_PER_RUN, instance_lock, key_page, page_key, register_pages
+from yts_pipeline.defs.page_assets import catalog_sweep
+from yts_pipeline.defs.partitions import PAGES_PER_RUN, instance_lock, key_to_page, page_to_key, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource, YtsApiResource
 from yts_pipeline.mirror import PageReport, SweepReport
 
@@ -157,19 +157,19 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
             definitions = load_definitions()
             yts_api = YtsApiResource()  # settings from the environment, as the runs' own resources read them
             discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
-            new_keys = register_pages(instance, [page_key(p) for p in discovered])
+            new_keys = register_pages(instance, [page_to_key(p) for p in discovered])
             selected = select_pages(discovered, pages, max_pages)
             out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
                       f"(DAGSTER_HOME={home})\n")
             job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
             run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
-            totals = _sync_pages(instance, job, [page_key(p) for p in selected], run_config, pages_per_run, out,
+            totals = _sync_pages(instance, job, [page_to_key(p) for p in selected], run_config, pages_per_run, out,
                                  refresh=refresh)
             full_sync = pages is None and max_pages is None and not totals.failed_pages
             after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
             result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
                                               raise_on_error=False)
-            # The neighbour lists (defs/neighbours.py): once, after the page runs and the sweep.
+            # The neighbour lists (defs/neighbour_assets.py): once, after the page runs and the sweep.
             lists = None if skip_embeddings else definitions.resolve_job_def(NEIGHBOURS_JOB).execute_in_process(
                 instance=instance, run_config=QUIET, tags=process_tags(), raise_on_error=False)
     totals.run_ids.append(result.run_id)
@@ -203,7 +203,7 @@ def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[
     def tally(chunk: list[str], reports: Reports, finished: set[str], settled: list[str]) -> None:
         for key in chunk:
             if key not in finished:
-                totals.failed_pages.append(key_page(key))
+                totals.failed_pages.append(key_to_page(key))
             for name in names:
                 if (name, key) in reports:
                     totals.reports[name].append(reports[(name, key)])

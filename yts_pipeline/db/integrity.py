@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from yts_pipeline.db.pages import LISTED_ID
+from yts_pipeline.db.page_store import LISTED_ID
 
 ORPHAN_QUERIES = {
     "movie_genres": "SELECT count(*) FROM movie_genres l LEFT JOIN movies m ON m.id = l.movie_id "

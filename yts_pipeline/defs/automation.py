@@ -3,12 +3,12 @@
 import dagster as dg
 
 from yts_pipeline import mirror
-from yts_pipeline.db.pages import pages_with_details_failures
-from yts_pipeline.defs.embeddings import movie_embeddings
-from yts_pipeline.defs.neighbours import movie_neighbours
-from yts_pipeline.defs.pages import catalog_sweep, movie_details, movies, raw_list_pages
+from yts_pipeline.db.page_store import pages_with_details_failures
+from yts_pipeline.defs.embedding_assets import movie_embeddings
+from yts_pipeline.defs.neighbour_assets import movie_neighbours
+from yts_pipeline.defs.page_assets import catalog_sweep, movie_details, movies, raw_list_pages
 from yts_pipeline.defs.page_runs import run_requests
-from yts_pipeline.defs.partitions import key_page, page_key, register_pages
+from yts_pipeline.defs.partitions import key_to_page, page_to_key, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
 SYNC_JOB, WITHOUT_EMBEDDINGS_JOB = "sync_pages", "sync_pages_without_embeddings"
@@ -58,7 +58,7 @@ def discover(instance: dg.DagsterInstance, yts_api: YtsApiResource) -> tuple[lis
     Registered here, under the lock ``sync`` takes too, rather than by the daemon from a sensor's
     ``dynamic_partitions_requests``, which it would add without that lock.
     """
-    keys = [page_key(p) for p in mirror.discover_pages(yts_api.client(), yts_api.page_limit)]
+    keys = [page_to_key(p) for p in mirror.discover_pages(yts_api.client(), yts_api.page_limit)]
     return keys, register_pages(instance, keys)
 
 
@@ -77,11 +77,11 @@ def incremental_targets(instance: dg.DagsterInstance, database: DatabaseResource
     """The last synced page (where new movies land), new pages, pages not fully synced (a failed or never
     finished run, wherever it stopped) and pages with movies whose details call failed."""
     synced = instance.get_materialized_partitions(movie_details.key)
-    last_synced = sorted((k for k in synced if k in set(all_keys)), key=key_page)[-1:]
+    last_synced = sorted((k for k in synced if k in set(all_keys)), key=key_to_page)[-1:]
     unfinished = [k for k in all_keys if k not in synced]
     with database.manager().get_session() as session:
-        failed_details = [page_key(p) for p in pages_with_details_failures(session)]
-    return sorted({*last_synced, *new, *unfinished, *failed_details} & set(all_keys), key=key_page)
+        failed_details = [page_to_key(p) for p in pages_with_details_failures(session)]
+    return sorted({*last_synced, *new, *unfinished, *failed_details} & set(all_keys), key=key_to_page)
 
 
 @dg.schedule(job=sync_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)

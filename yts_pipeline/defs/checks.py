@@ -3,8 +3,8 @@
 import dagster as dg
 
 from yts_pipeline.db import integrity
-from yts_pipeline.db.pages import latest_movie_count
-from yts_pipeline.defs.pages import movies
+from yts_pipeline.db.page_store import latest_movie_count
+from yts_pipeline.defs.page_assets import movies
 from yts_pipeline.defs.resources import DatabaseResource
 
 

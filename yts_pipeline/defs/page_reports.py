@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
-from yts_pipeline.defs.partitions import key_page
+from yts_pipeline.defs.partitions import key_to_page
 from yts_pipeline.mirror import PageError, PageReport
 
 R = TypeVar("R")
@@ -119,10 +119,10 @@ def materialize_pages(context: dg.AssetExecutionContext, step: str,
     started = last_progress = time.monotonic()
     for index, key in enumerate(keys, 1):
         try:
-            reports[key] = work(key_page(key))
+            reports[key] = work(key_to_page(key))
         except PageError as exc:
             errors[key] = str(exc)
-            context.log.error(f"{step} page {key_page(key)} failed: {exc}")
+            context.log.error(f"{step} page {key_to_page(key)} failed: {exc}")
         now = time.monotonic()
         if index < len(keys) and now - last_progress >= PROGRESS_EVERY_SECONDS:
             last_progress, eta = now, (now - started) / index * (len(keys) - index)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import dagster as dg
 
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.db.pages import page_states, saved_pages
+from yts_pipeline.db.page_store import page_states, saved_pages
 from yts_pipeline.defs.page_reports import latest_page_reports
-from yts_pipeline.defs.partitions import PAGES_PER_RUN, key_page
+from yts_pipeline.defs.partitions import PAGES_PER_RUN, key_to_page
 from yts_pipeline.mirror import PageReport
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -42,8 +42,8 @@ def contiguous_ranges(keys: list[str], max_size: int = PAGES_PER_RUN) -> list[tu
     ranges: list[tuple[str, str]] = []
     start = previous = None
     size = 0
-    for key in sorted(set(keys), key=key_page):
-        if start is not None and key_page(key) == key_page(previous) + 1 and size < max_size:
+    for key in sorted(set(keys), key=key_to_page):
+        if start is not None and key_to_page(key) == key_to_page(previous) + 1 and size < max_size:
             previous, size = key, size + 1
             continue
         if start is not None:
@@ -79,7 +79,7 @@ class PageRuns:
         reports: Reports = {}
         finished: set[str] = set()
         for start, end in contiguous_ranges(keys, max_size=max(1, len(keys))):
-            chunk = [k for k in keys if key_page(start) <= key_page(k) <= key_page(end)]
+            chunk = [k for k in keys if key_to_page(start) <= key_to_page(k) <= key_to_page(end)]
             result, done, failed = self._execute(chunk, steps)
             reports.update(result)
             finished |= done
@@ -133,15 +133,15 @@ def run_pages(runs: PageRuns, db: DatabaseManager, keys: list[str], steps: list[
     """
     for stretch in _chunks(keys, pages_per_run * FETCH_RUN_FACTOR):
         with db.get_session() as session:
-            seen_before = saved_pages(session, [key_page(k) for k in stretch])
+            seen_before = saved_pages(session, [key_to_page(k) for k in stretch])
         if not seen_before:
             for chunk in _chunks(stretch, pages_per_run):
                 tally(chunk, *runs.run(chunk, steps), [])
             continue
         fetches, fetched = runs.run(stretch, steps[:1])
         with db.get_session() as session:
-            states = page_states(session, [key_page(k) for k in fetched], embedding_model)
-        todo = [k for k in stretch if k in fetched and (key_page(k) not in states or not states[key_page(k)].settled(
+            states = page_states(session, [key_to_page(k) for k in fetched], embedding_model)
+        todo = [k for k in stretch if k in fetched and (key_to_page(k) not in states or not states[key_to_page(k)].settled(
             embeddings=embedding_model is not None, refresh=refresh))]
         for chunk in _chunks(todo, pages_per_run):
             later, finished = runs.run(chunk, steps[1:])

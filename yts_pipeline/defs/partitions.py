@@ -19,11 +19,11 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=PAGES_PER_R
 LOCK_FILE = ".yts-startup.lock"
 
 
-def page_key(page: int) -> str:
+def page_to_key(page: int) -> str:
     return f"{page:05d}"
 
 
-def key_page(key: str) -> int:
+def key_to_page(key: str) -> int:
     return int(key)
 
 
@@ -61,7 +61,7 @@ def register_pages(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[st
     """
     with instance_lock(instance.root_directory):
         known = set(instance.get_dynamic_partitions(PAGES.name))
-        new = sorted({key for key in keys if key not in known}, key=key_page)
+        new = sorted({key for key in keys if key not in known}, key=key_to_page)
         if new:
             instance.add_dynamic_partitions(PAGES.name, new)
     return new

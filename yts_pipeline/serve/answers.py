@@ -11,8 +11,8 @@ from dataclasses import asdict
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import Filters, SearchError, recommend, search, similar
 from yts_pipeline.search.queries import resolve_movie
-from yts_pipeline.serve import catalog
-from yts_pipeline.serve.embedding import BackgroundModel
+from yts_pipeline.serve import movie_reads
+from yts_pipeline.serve.query_model import BackgroundModel
 from yts_pipeline.serve.errors import ParameterError, from_search_error
 from yts_pipeline.serve.params import MAX_DEPTH
 from yts_pipeline.serve.schemas import ResultList, SearchAnswer, SearchFilters, SimilarAnswer
@@ -30,7 +30,7 @@ def search_answer(db: DatabaseManager, q: str, mode: str, k: int, offset: int, f
         raise from_search_error(exc, "q") from None
     found = found[offset:]
     with db.get_session() as session:
-        results = catalog.ranked(found, catalog.listed(session, [r.external_id for r in found]))
+        results = movie_reads.ranked(found, movie_reads.listed(session, [r.external_id for r in found]))
     return SearchAnswer(query=query, mode=mode, k=k, offset=offset, filters=_filters(filters), results=results)
 
 
@@ -41,11 +41,11 @@ def similar_answer(db: DatabaseManager, external_id: int, k: int, filters: Filte
     except SearchError as exc:
         raise from_search_error(exc, "yts_id", status_for_unknown=404) from None
     with db.get_session() as session:
-        movies = catalog.listed(session, [external_id, *(r.external_id for r in found)])
+        movies = movie_reads.listed(session, [external_id, *(r.external_id for r in found)])
     if external_id not in movies:  # removed between the two reads
         raise ParameterError("yts_id", f"no movie with YTS id {external_id}", status=404)
     return SimilarAnswer(movie=movies[external_id], k=k, filters=_filters(filters),
-                         results=catalog.ranked(found, movies))
+                         results=movie_reads.ranked(found, movies))
 
 
 def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str], k: int,
@@ -57,7 +57,7 @@ def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: 
     except SearchError as exc:
         raise from_search_error(exc, "liked") from None
     with db.get_session() as session:
-        results = catalog.ranked(found, catalog.listed(session, [r.external_id for r in found]))
+        results = movie_reads.ranked(found, movie_reads.listed(session, [r.external_id for r in found]))
     return ResultList(k=k, filters=_filters(filters), results=results)
 
 

@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException
 from yts_pipeline.search import EmbeddingModel
 from yts_pipeline.serve.access import AccessLog
 from yts_pipeline.serve.database import ServingDatabase
-from yts_pipeline.serve.embedding import BackgroundModel
+from yts_pipeline.serve.query_model import BackgroundModel
 from yts_pipeline.serve.errors import DATABASE_FAILURES, ServeError, from_database_error
-from yts_pipeline.serve.routes import for_you, movies, pages, search, status
+from yts_pipeline.serve.routes import for_you, html, movies, search, status
 from yts_pipeline.serve.templating import STATIC_DIR, render
 from yts_pipeline.settings import ServeSettings
 
@@ -55,7 +55,7 @@ def create_app(settings: ServeSettings | None = None, *, database_url: str | Non
                          static_url="/static/docs")
     app.state.database = ServingDatabase(database_url, settings)
     app.state.model = BackgroundModel(model, settings.query_cache)
-    for router in (status.router, search.router, movies.router, pages.router, for_you.router):
+    for router in (status.router, search.router, movies.router, html.router, for_you.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(ServeError, _serve_error)

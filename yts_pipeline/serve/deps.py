@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.serve.embedding import BackgroundModel
+from yts_pipeline.serve.query_model import BackgroundModel
 
 
 async def database(request: Request) -> DatabaseManager:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from yts_pipeline.defs.page_runs import RANGE_END_TAG, RANGE_START_TAG
-from yts_pipeline.defs.partitions import key_page, page_key, register_pages
+from yts_pipeline.defs.partitions import key_to_page, page_to_key, register_pages
 from yts_pipeline.yts.replay import Catalog, ReplayServer
 from yts_pipeline_tests.e2e.services import CHECKOUT, Services, launch_backfill, wait_for_webserver
 from yts_pipeline_tests.reliability.support import Processes, cli_env, comparable_dump, connection
@@ -43,7 +43,7 @@ class Production:
     mirror_url: str
     replay: ReplayServer
     services: Services
-    keys: list[str] = field(default_factory=lambda: [page_key(p) for p in range(1, PAGES + 1)])
+    keys: list[str] = field(default_factory=lambda: [page_to_key(p) for p in range(1, PAGES + 1)])
 
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.home))
@@ -139,7 +139,7 @@ def run_pages(run: dg.DagsterRun) -> list[str]:
     start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
     if start is None or end is None:
         return [run.tags["dagster/partition"]] if "dagster/partition" in run.tags else []
-    return [page_key(p) for p in range(key_page(start), key_page(end) + 1)]
+    return [page_to_key(p) for p in range(key_to_page(start), key_to_page(end) + 1)]
 
 
 def step_spans(instance: dg.DagsterInstance, steps: tuple[str, ...] = API_STEPS) -> list[Span]:
@@ -200,7 +200,7 @@ def executions_per_page(instance: dg.DagsterInstance, step: str) -> dict[int, in
     found: dict[int, int] = {}
     for span in step_spans(instance, (step,)):
         for key in pages[span.run_id]:
-            found[key_page(key)] = found.get(key_page(key), 0) + 1
+            found[key_to_page(key)] = found.get(key_to_page(key), 0) + 1
     return found
 
 
@@ -224,11 +224,11 @@ def overlapping_pairs(spans: list[Span], until: float) -> list[tuple[Span, Span]
 def api_requests(replay: ReplayServer) -> list[tuple[float, str, str]]:
     """Every API request as (wall-clock time, the pool step that makes it, its page key)."""
     to_wall = time.time() - time.monotonic()  # the request log keeps this process's monotonic clock
-    page_of = {movie_id: page_key(index // 50 + 1) for index, movie_id in enumerate(replay.catalog.ids())}
+    page_of = {movie_id: page_to_key(index // 50 + 1) for index, movie_id in enumerate(replay.catalog.ids())}
     found = []
     for arrived, endpoint, params, _status in list(replay.request_log):
         if endpoint == "list_movies":
-            found.append((arrived + to_wall, "raw_list_pages", page_key(int(params["page"]))))
+            found.append((arrived + to_wall, "raw_list_pages", page_to_key(int(params["page"]))))
         elif endpoint == "movie_details":
             found.append((arrived + to_wall, "movie_details", page_of[int(params["movie_id"])]))
     return found
@@ -254,4 +254,4 @@ def sqlite_files(home: Path) -> list[str]:
 
 
 def materialized(instance: dg.DagsterInstance, asset: str) -> list[str]:
-    return sorted(instance.get_materialized_partitions(dg.AssetKey(asset)), key=key_page)
+    return sorted(instance.get_materialized_partitions(dg.AssetKey(asset)), key=key_to_page)

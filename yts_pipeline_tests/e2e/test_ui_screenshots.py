@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from yts_pipeline.defs.pages import GROUP
+from yts_pipeline.defs.page_assets import GROUP
 from yts_pipeline_tests.e2e.services import (
     HOST,
     SUCCEEDED,

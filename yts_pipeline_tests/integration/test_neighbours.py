@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from yts_pipeline.cli.sync import run_sync
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.defs.neighbours import lists_match_live_ranking, movie_neighbours
+from yts_pipeline.defs.neighbour_assets import lists_match_live_ranking, movie_neighbours
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
 from yts_pipeline.search import EmbeddingModel, Filters, Result, embed_movies, get_model, recommend, similar
 from yts_pipeline.search.neighbour_lists import neighbour_lists

@@ -13,7 +13,7 @@ from markupsafe import escape
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import EmbeddingModel, get_model
 from yts_pipeline.serve import create_app
-from yts_pipeline.serve.routes.pages import PAGE_SIZE, SIMILAR_ON_PAGE
+from yts_pipeline.serve.routes.html import PAGE_SIZE, SIMILAR_ON_PAGE
 from yts_pipeline.settings import ServeSettings
 from yts_pipeline_tests.conftest import TEMPLATE
 from yts_pipeline_tests.support.postgres import ScratchPostgres

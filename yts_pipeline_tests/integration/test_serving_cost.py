@@ -14,7 +14,7 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import EmbeddingModel, Filters, get_model, queries, search
 from yts_pipeline.search.sql import filter_sql
 from yts_pipeline.serve import create_app
-from yts_pipeline.serve.routes.pages import SIMILAR_ON_PAGE
+from yts_pipeline.serve.routes.html import SIMILAR_ON_PAGE
 from yts_pipeline.settings import ServeSettings
 from yts_pipeline.yts.replay import Catalog
 from yts_pipeline_tests.conftest import TEMPLATE

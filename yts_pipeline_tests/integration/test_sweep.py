@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from yts_pipeline import mirror
-from yts_pipeline.db import pages as stored
+from yts_pipeline.db import page_store
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Movie
 from yts_pipeline.settings import ApiSettings
@@ -47,7 +47,7 @@ def read_pages(client: YtsClient, db: DatabaseManager, pages: list[int],
 
 def on_a_stored_page(db: DatabaseManager, movie_id: int) -> bool:
     with db.get_session() as session:
-        return any(movie_id in ids for ids in stored.page_external_ids(session, [1, 2, 3]).values())
+        return any(movie_id in ids for ids in page_store.page_external_ids(session, [1, 2, 3]).values())
 
 
 def removed(db: DatabaseManager) -> set[int]:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from yts_pipeline.search import SearchError, recommend
-from yts_pipeline.serve import catalog
+from yts_pipeline.serve import movie_reads
 from yts_pipeline.serve.deps import Database
 from yts_pipeline.serve.errors import ParameterError, ServeError, from_search_error
 from yts_pipeline.serve.params import MAX_YTS_ID
@@ -33,7 +33,7 @@ def for_you_page(request: Request, db: Database) -> HTMLResponse:
     """The recommendations for this browser's likes (with their reasons), and the likes to see and clear."""
     taste = read_taste(request)
     with db.get_session() as session:
-        known = catalog.listed(session, [*taste.liked, *taste.disliked])
+        known = movie_reads.listed(session, [*taste.liked, *taste.disliked])
     liked = [known[i] for i in reversed(taste.liked) if i in known]  # newest first; removed movies dropped
     disliked = [known[i] for i in reversed(taste.disliked) if i in known]
     results, note = [], None
@@ -45,7 +45,7 @@ def for_you_page(request: Request, db: Database) -> HTMLResponse:
             note = from_search_error(exc, "liked").message
         else:
             with db.get_session() as session:
-                results = catalog.ranked(found, catalog.listed(session, [r.external_id for r in found]))
+                results = movie_reads.ranked(found, movie_reads.listed(session, [r.external_id for r in found]))
     return render(request, "for_you.html", title="For you", liked=liked, disliked=disliked, results=results,
                   note=note, max_kept=MAX_KEPT)
 

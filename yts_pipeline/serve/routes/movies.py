@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from yts_pipeline.serve import catalog
+from yts_pipeline.serve import movie_reads
 from yts_pipeline.serve.answers import similar_answer
 from yts_pipeline.serve.deps import Database, ReadSession
 from yts_pipeline.serve.errors import ParameterError
@@ -23,26 +23,26 @@ NOT_EMBEDDED = {409: {"model": ErrorBody, "description": "the movie has no embed
 def browse(
     session: ReadSession,
     genre: Annotated[OptionalText, Query(description="only this genre")] = None,
-    sort: Annotated[catalog.Sort, Query(description="rating, year, seeds (best torrent), added, title")] = "rating",
-    order: Annotated[catalog.Order, Query()] = "desc",
+    sort: Annotated[movie_reads.Sort, Query(description="rating, year, seeds (best torrent), added, title")] = "rating",
+    order: Annotated[movie_reads.Order, Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> BrowseAnswer:
     """The catalog in one order: ``sort=rating`` top rated, ``added`` latest, ``seeds`` most seeded."""
     if genre is not None:
-        name = catalog.genre_name(session, genre)
+        name = movie_reads.genre_name(session, genre)
         if name is None:
             raise ParameterError("genre", f"no genre {genre!r}: GET /api/genres lists them", status=404)
         genre = name
-    return catalog.browse(session, genre, sort, order, limit, offset)
+    return movie_reads.browse(session, genre, sort, order, limit, offset)
 
 
 @router.get("/{yts_id}", response_model=MovieDetail, responses=NOT_FOUND)
 def movie(yts_id: YtsId, session: ReadSession) -> MovieDetail:
     """The whole movie: its fields, genres, torrents, cast and images."""
     try:
-        return catalog.movie_detail(session, yts_id)
-    except catalog.UnknownMovie as exc:
+        return movie_reads.movie_detail(session, yts_id)
+    except movie_reads.UnknownMovie as exc:
         raise ParameterError("yts_id", str(exc), status=404) from None
 
 

@@ -7,9 +7,9 @@ import dagster as dg
 
 from yts_pipeline import mirror
 from yts_pipeline.ahead import OneAhead
-from yts_pipeline.db.pages import PageState, page_states
+from yts_pipeline.db.page_store import PageState, page_states
 from yts_pipeline.defs.page_reports import materialize_pages, report_metadata
-from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_page
+from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_to_page
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
 GROUP = "yts_mirror"
@@ -38,7 +38,7 @@ def raw_list_pages(context: dg.AssetExecutionContext, database: DatabaseResource
 
 
 def range_pages(context: dg.AssetExecutionContext) -> list[int]:
-    return [key_page(key) for key in context.partition_keys]
+    return [key_to_page(key) for key in context.partition_keys]
 
 
 def range_states(context: dg.AssetExecutionContext, database: DatabaseResource,

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from yts_pipeline.db.models import Genre
-from yts_pipeline.serve import catalog
+from yts_pipeline.serve import movie_reads
 from yts_pipeline.serve.answers import search_answer, similar_answer
 from yts_pipeline.serve.deps import Database, Model, ReadSession
 from yts_pipeline.serve.errors import ParameterError, ServeError
@@ -40,7 +40,7 @@ def search_page(request: Request, db: Database, model: Model, filters: SearchFil
     with db.get_session() as session:
         context["genre_names"] = session.scalars(select(Genre.name).order_by(Genre.name)).all()
         if not q:
-            context["shelves"] = [(SORT_TITLES[sort], sort, catalog.browse(session, None, sort, "desc", SHELF, 0))
+            context["shelves"] = [(SORT_TITLES[sort], sort, movie_reads.browse(session, None, sort, "desc", SHELF, 0))
                                   for sort in ("rating", "added")]
     if q:
         answer = search_answer(db, q, mode, PAGE_SIZE, (page - 1) * PAGE_SIZE, filters, model)
@@ -54,12 +54,12 @@ def movie_page(request: Request, yts_id: YtsId, db: Database) -> HTMLResponse:
     """Everything about one movie, and the movies most like it, each linking to its own page."""
     with db.get_session() as session:
         try:
-            movie = catalog.movie_detail(session, yts_id)
-        except catalog.UnknownMovie as exc:
+            movie = movie_reads.movie_detail(session, yts_id)
+        except movie_reads.UnknownMovie as exc:
             raise ParameterError("yts_id", str(exc), status=404) from None
     similar, similar_note = [], None
     try:
-        similar = similar_answer(db, yts_id, SIMILAR_ON_PAGE, catalog.NO_FILTERS).results
+        similar = similar_answer(db, yts_id, SIMILAR_ON_PAGE, movie_reads.NO_FILTERS).results
     except ServeError as exc:  # not embedded yet, or the mirror is being filled: the page still shows the movie
         similar_note = exc.message
     return render(request, "movie.html", title=f"{movie.title} ({movie.year})" if movie.year else movie.title,
@@ -68,27 +68,27 @@ def movie_page(request: Request, yts_id: YtsId, db: Database) -> HTMLResponse:
 
 @router.get("/genres")
 def genres_page(request: Request, session: ReadSession) -> HTMLResponse:
-    return render(request, "genres.html", title="Genres", genres=catalog.genre_counts(session))
+    return render(request, "genres.html", title="Genres", genres=movie_reads.genre_counts(session))
 
 
 @router.get("/genres/{name}")
-def genre_page(request: Request, name: str, session: ReadSession, sort: catalog.Sort = "rating",
-               order: catalog.Order = "desc", page: BrowsePage = 1) -> HTMLResponse:
-    genre = catalog.genre_name(session, name) if len(name) <= 100 else None
+def genre_page(request: Request, name: str, session: ReadSession, sort: movie_reads.Sort = "rating",
+               order: movie_reads.Order = "desc", page: BrowsePage = 1) -> HTMLResponse:
+    genre = movie_reads.genre_name(session, name) if len(name) <= 100 else None
     if genre is None:
         raise ParameterError("name", f"no genre {name[:100]!r}", status=404)
     return _browse_page(request, session, genre, sort, order, page)
 
 
 @router.get("/browse")
-def browse_page(request: Request, session: ReadSession, sort: catalog.Sort = "rating",
-                order: catalog.Order = "desc", page: BrowsePage = 1) -> HTMLResponse:
+def browse_page(request: Request, session: ReadSession, sort: movie_reads.Sort = "rating",
+                order: movie_reads.Order = "desc", page: BrowsePage = 1) -> HTMLResponse:
     return _browse_page(request, session, None, sort, order, page)
 
 
-def _browse_page(request: Request, session, genre: str | None, sort: catalog.Sort, order: catalog.Order,
+def _browse_page(request: Request, session, genre: str | None, sort: movie_reads.Sort, order: movie_reads.Order,
                  page: int) -> HTMLResponse:
-    answer = catalog.browse(session, genre, sort, order, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    answer = movie_reads.browse(session, genre, sort, order, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     heading = f"{genre}: {SORT_TITLES[sort].lower()}" if genre else SORT_TITLES[sort]
     return render(request, "browse.html", title=heading, heading=heading, answer=answer, page=page,
                   pages=max(1, -(-answer.total // PAGE_SIZE)), sorts=SORT_TITLES, base_path=request.url.path)

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from yts_pipeline.db.pages import page_external_ids, page_fingerprints, record_embedded
+from yts_pipeline.db.page_store import page_external_ids, page_fingerprints, record_embedded
 from yts_pipeline.defs.page_reports import report_metadata
-from yts_pipeline.defs.pages import DAILY_FRESHNESS, movie_details, range_states
-from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_page
+from yts_pipeline.defs.page_assets import DAILY_FRESHNESS, movie_details, range_states
+from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_to_page
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
 from yts_pipeline.search.embed import embed_movies, embedding_coverage_problems
 
@@ -36,7 +36,7 @@ def movie_embeddings(context: dg.AssetExecutionContext, database: DatabaseResour
     """
     db, model_name = database.manager(), embedding_model.model_name()
     states = range_states(context, database, model_name)
-    pages = [key_page(k) for k in context.partition_keys]
+    pages = [key_to_page(k) for k in context.partition_keys]
     stale = [p for p in pages if p not in states or states[p].needs_embeddings]
     report = EmbeddingReport(pages=", ".join(map(str, pages)), model=model_name,
                              skipped=sum(states[p].listed for p in pages if p not in stale))  # not looked at
@@ -54,7 +54,7 @@ def movie_embeddings(context: dg.AssetExecutionContext, database: DatabaseResour
                      f"({report.texts} texts), skipped {report.skipped} unchanged, "
                      f"{report.sentences_per_second} sentences/s ({report.seconds} s)")
     for key in context.partition_keys:
-        context.add_asset_metadata({"settled": key_page(key) not in stale}, partition_key=key)
+        context.add_asset_metadata({"settled": key_to_page(key) not in stale}, partition_key=key)
     return dg.MaterializeResult(metadata=report_metadata(report))
 
 

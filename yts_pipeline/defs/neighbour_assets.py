@@ -7,7 +7,7 @@ one catalog-wide matrix product. It runs once after a sync's page runs (``yts-pi
 
 import dagster as dg
 
-from yts_pipeline.defs.embeddings import movie_embeddings
+from yts_pipeline.defs.embedding_assets import movie_embeddings
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
 from yts_pipeline.search.neighbour_check import MAX_UNLIKE, SAMPLE, lists_unlike_live
 from yts_pipeline.search.neighbour_update import update_neighbour_lists
