@@ -35,6 +35,11 @@ telemetry:
 nux:
   enabled: false  # no "what's new" pop-up over the UI
 concurrency:
+  # A backfill of the whole catalog queues ~60 runs at once. Unlimited, each would start its own
+  # process (Dagster, the project, for embeddings the model: ~0.7 GB each) on two cores to wait for
+  # the one API slot; three keep the API busy while the other runs save or embed.
+  runs:
+    max_concurrent_runs: 3
   pools:
     default_limit: 1  # the yts_api pool: one API-calling step at a time across all runs
 """
@@ -67,8 +72,9 @@ def prepare_local_instance() -> Path:
             config.write_text(local_dagster_yaml(home))
         (home / LOCK_FILE).touch()  # proves the folder is writable, before Dagster's SQLite finds out
     except OSError as exc:
-        raise InstanceError(f"cannot set up the Dagster instance in {home}: {exc.strerror}. "
-                            f"Set {setting} to a folder you can write.") from None
+        raise InstanceError(
+            f"cannot set up the Dagster instance in {home}: {exc.strerror}. Set {setting} to a folder you can write."
+        ) from None
     return home
 
 

@@ -87,3 +87,4 @@ def test_the_local_run_queue_dequeues_every_second(monkeypatch, tmp_path: Path) 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     with open_instance(prepare_local_instance()) as instance:
         assert instance.run_coordinator.dequeue_interval_seconds == 1
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 3  # not ~60 processes
