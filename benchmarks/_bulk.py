@@ -32,16 +32,29 @@ def synthetic_vectors(n: int, uniform: bool, rng: np.random.Generator) -> np.nda
 def copy_vectors(cursor, table: str, movie_ids: np.ndarray, vectors: np.ndarray, model_name: str) -> None:
     """COPY ... (FORMAT binary) into ``table``: pgvector's binary input is int16 dim, int16 unused, float4s."""
     model = model_name.encode()
-    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"), ("dim", ">i2"),
-                    ("unused", ">i2"), ("vec", ">f4", (EMBEDDING_DIMENSIONS,)), ("model_len", ">i4"),
-                    ("model", f"S{len(model)}"), ("hash_len", ">i4"), ("hash", "S1")])
+    row = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("id_len", ">i4"),
+            ("id", ">i8"),
+            ("vec_len", ">i4"),
+            ("dim", ">i2"),
+            ("unused", ">i2"),
+            ("vec", ">f4", (EMBEDDING_DIMENSIONS,)),
+            ("model_len", ">i4"),
+            ("model", f"S{len(model)}"),
+            ("hash_len", ">i4"),
+            ("hash", "S1"),
+        ]
+    )
     rows = np.zeros(len(movie_ids), dtype=row)
     rows["fields"], rows["id_len"], rows["id"] = 4, 8, movie_ids
     rows["vec_len"], rows["dim"], rows["vec"] = 4 + 4 * EMBEDDING_DIMENSIONS, EMBEDDING_DIMENSIONS, vectors
     rows["model_len"], rows["model"], rows["hash_len"], rows["hash"] = len(model), model, 1, b"-"
     data = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + rows.tobytes() + struct.pack(">h", -1)
-    cursor.copy_expert(f"COPY {table} (movie_id, embedding, model, content_hash) FROM STDIN WITH (FORMAT binary)",
-                       io.BytesIO(data))
+    cursor.copy_expert(
+        f"COPY {table} (movie_id, embedding, model, content_hash) FROM STDIN WITH (FORMAT binary)", io.BytesIO(data)
+    )
 
 
 def build_vector_indexes(db: DatabaseManager) -> float:

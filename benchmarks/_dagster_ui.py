@@ -73,30 +73,55 @@ def open_dialog(port: int, assets: list[str]) -> Dialog:
     nodes = graphql(port, ASSET_NODES, {"assetKeys": [{"path": [name]} for name in assets]})["assetNodes"]
     common = [job for job in nodes[0]["jobNames"] if all(job in node["jobNames"] for node in nodes)]
     job = common[0]
-    checks = [{"name": check["name"], "assetKey": {"path": node["assetKey"]["path"]}}
-              for node in nodes for check in node["assetChecksOrError"].get("checks", [])
-              if not check["jobNames"] or job in check["jobNames"]]
+    checks = [
+        {"name": check["name"], "assetKey": {"path": node["assetKey"]["path"]}}
+        for node in nodes
+        for check in node["assetChecksOrError"].get("checks", [])
+        if not check["jobNames"] or job in check["jobNames"]
+    ]
     repository = nodes[0]["repository"]
-    return Dialog(repository["location"]["name"], repository["name"], job,
-                  [{"path": node["assetKey"]["path"]} for node in nodes], checks)
+    return Dialog(
+        repository["location"]["name"],
+        repository["name"],
+        job,
+        [{"path": node["assetKey"]["path"]} for node in nodes],
+        checks,
+    )
 
 
 def launch_partition(port: int, dialog: Dialog, partition: str) -> str:
     """One run of one partition, as the dialog's Launch button does: the partition's tags and config, then
     launchPipelineExecution of the common job over the selected assets (and their checks)."""
-    partition_config = graphql(port, PARTITION_CONFIG, {
-        "repositoryName": dialog.repository, "repositoryLocationName": dialog.location, "jobName": dialog.job,
-        "partitionName": partition, "assetKeys": dialog.assets,
-    })["pipelineOrError"]["partition"]
+    partition_config = graphql(
+        port,
+        PARTITION_CONFIG,
+        {
+            "repositoryName": dialog.repository,
+            "repositoryLocationName": dialog.location,
+            "jobName": dialog.job,
+            "partitionName": partition,
+            "assetKeys": dialog.assets,
+        },
+    )["pipelineOrError"]["partition"]
     tags = [{"key": t["key"], "value": t["value"]} for t in partition_config["tagsOrError"]["results"]]
-    launched = graphql(port, LAUNCH_RUN, {"executionParams": {
-        "mode": "default",
-        "executionMetadata": {"tags": tags},
-        "runConfigData": partition_config["runConfigOrError"]["yaml"] or "{}",
-        "selector": {"repositoryLocationName": dialog.location, "repositoryName": dialog.repository,
-                     "pipelineName": dialog.job, "assetSelection": dialog.assets,
-                     "assetCheckSelection": dialog.checks},
-    }})["launchPipelineExecution"]
+    launched = graphql(
+        port,
+        LAUNCH_RUN,
+        {
+            "executionParams": {
+                "mode": "default",
+                "executionMetadata": {"tags": tags},
+                "runConfigData": partition_config["runConfigOrError"]["yaml"] or "{}",
+                "selector": {
+                    "repositoryLocationName": dialog.location,
+                    "repositoryName": dialog.repository,
+                    "pipelineName": dialog.job,
+                    "assetSelection": dialog.assets,
+                    "assetCheckSelection": dialog.checks,
+                },
+            }
+        },
+    )["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return launched["run"]["runId"]
 
@@ -104,13 +129,26 @@ def launch_partition(port: int, dialog: Dialog, partition: str) -> str:
 def launch_range(port: int, dialog: Dialog, job: str, start: str, end: str) -> str:
     """A range of pages as one run, as the Launchpad of ``job`` launches it with the two range tags added
     (*Edit tags*): no backfill, so the backfill daemon's 30-s look is not waited for."""
-    tags = [{"key": "dagster/asset_partition_range_start", "value": start},
-            {"key": "dagster/asset_partition_range_end", "value": end}]
-    launched = graphql(port, LAUNCH_RUN, {"executionParams": {
-        "mode": "default", "executionMetadata": {"tags": tags}, "runConfigData": "{}",
-        "selector": {"repositoryLocationName": dialog.location, "repositoryName": dialog.repository,
-                     "pipelineName": job},
-    }})["launchPipelineExecution"]
+    tags = [
+        {"key": "dagster/asset_partition_range_start", "value": start},
+        {"key": "dagster/asset_partition_range_end", "value": end},
+    ]
+    launched = graphql(
+        port,
+        LAUNCH_RUN,
+        {
+            "executionParams": {
+                "mode": "default",
+                "executionMetadata": {"tags": tags},
+                "runConfigData": "{}",
+                "selector": {
+                    "repositoryLocationName": dialog.location,
+                    "repositoryName": dialog.repository,
+                    "pipelineName": job,
+                },
+            }
+        },
+    )["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return launched["run"]["runId"]
 
@@ -179,11 +217,13 @@ def run_phases(instance: dg.DagsterInstance, run_id: str) -> RunPhases:
     steps_begin = min(step_start.values(), default=started)
     steps_end = max(step_end.values(), default=started)
     work = sum(seconds for _, seconds in steps)
-    phases = [("queue wait and launch (enqueued -> starting)", starting - created),
-              ("run worker start: interpreter, Dagster, instance", worker_started - starting),
-              ("code load: project imports, definitions", started - worker_started),
-              ("run start -> first step (executor, resources)", steps_begin - started),
-              ("steps: their own work", work),
-              ("steps: between them (step processes, events)", steps_end - steps_begin - work),
-              ("last step -> run end", ended - steps_end)]
+    phases = [
+        ("queue wait and launch (enqueued -> starting)", starting - created),
+        ("run worker start: interpreter, Dagster, instance", worker_started - starting),
+        ("code load: project imports, definitions", started - worker_started),
+        ("run start -> first step (executor, resources)", steps_begin - started),
+        ("steps: their own work", work),
+        ("steps: between them (step processes, events)", steps_end - steps_begin - work),
+        ("last step -> run end", ended - steps_end),
+    ]
     return RunPhases(phases, steps, created, ended)

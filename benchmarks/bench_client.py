@@ -75,8 +75,9 @@ def measure(scenario: Scenario, settings: ApiSettings, label: str) -> Run:
     if any(getattr(result, "movie", None) is None for _, result in results):
         raise SystemExit("a details call failed: the figures would not be comparable")
     server_rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-    return Run(scenario, label, client.detail_workers, seconds, server_rate, busiest_window(departures, 1.0),
-               busiest_arrived)
+    return Run(
+        scenario, label, client.detail_workers, seconds, server_rate, busiest_window(departures, 1.0), busiest_arrived
+    )
 
 
 def main() -> None:
@@ -92,16 +93,20 @@ def main() -> None:
         runs.append(measure(scenario, sized, f"sized (cap {sized.detail_workers})"))
 
     print("movie_details against the replay API; rates as the server saw them")
-    print(f"{'limit':>6} {'latency':>8} {'requests':>8}  {'pool':<16} {'workers':>7} {'seconds':>8} {'req/s':>7}"
-          f" {'of limit':>8}  {'busiest 1 s: sent, arrived':<26}")
+    print(
+        f"{'limit':>6} {'latency':>8} {'requests':>8}  {'pool':<16} {'workers':>7} {'seconds':>8} {'req/s':>7}"
+        f" {'of limit':>8}  {'busiest 1 s: sent, arrived':<26}"
+    )
     for run in runs:
         s = run.scenario
         limit = f"{s.rate:g}/s" if s.rate else "off"
         share = f"{run.server_rate / s.rate:8.0%}" if s.rate else f"{'-':>8}"
         allowed = math.ceil(s.rate) if s.rate else None
         verdict = "" if allowed is None else "  within the limit" if run.busiest_sent <= allowed else "  OVER THE LIMIT"
-        print(f"{limit:>6} {s.latency_ms:>6g}ms {s.requests:>8}  {run.label:<16} {run.workers:>7} {run.seconds:>8.2f}"
-              f" {run.server_rate:>7.2f} {share}  {run.busiest_sent:>5}, {run.busiest_arrived:<5}{verdict}")
+        print(
+            f"{limit:>6} {s.latency_ms:>6g}ms {s.requests:>8}  {run.label:<16} {run.workers:>7} {run.seconds:>8.2f}"
+            f" {run.server_rate:>7.2f} {share}  {run.busiest_sent:>5}, {run.busiest_arrived:<5}{verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,10 @@ def main() -> None:
             db.close_all()
             (scratch / "texts.json").write_text(json.dumps(texts))
             exported = export_model()
-            print(f"export for OpenVINO: {exported.seconds:.1f} s (loading torch, tracing, checking against "
-                  f"torch), model.onnx {(exported.folder / 'model.onnx').stat().st_size / 2**20:.0f} MiB")
+            print(
+                f"export for OpenVINO: {exported.seconds:.1f} s (loading torch, tracing, checking against "
+                f"torch), model.onnx {(exported.folder / 'model.onnx').stat().st_size / 2**20:.0f} MiB"
+            )
 
             runs: dict[str, list[dict]] = {backend: [] for backend in BACKENDS}
             for _ in range(ROUNDS):
@@ -88,17 +90,27 @@ def main() -> None:
     print(f"embed_movies on {model.backend} against its bare model.encode, same texts:")
     print(f"  {'run':<34} {'encoded':>8} {'seconds':>8} {'sentences/s':>12} {'of bare':>8}")
     print(f"  {'bare model.encode':<34} {len(texts):>8} {bare:>8.2f} {len(texts) / bare:>12.1f} {'100%':>8}")
-    print(f"  {'embed_movies (all new)':<34} {best.embedded:>8} {best.seconds:>8.2f} "
-          f"{best.sentences_per_second:>12.1f} {bare / best.seconds:>8.1%}")
+    print(
+        f"  {'embed_movies (all new)':<34} {best.embedded:>8} {best.seconds:>8.2f} "
+        f"{best.sentences_per_second:>12.1f} {bare / best.seconds:>8.1%}"
+    )
     overhead = best.seconds - best.encode_seconds
     print(f"  {'  of which model.encode':<34} {'':>8} {best.encode_seconds:>8.2f}")
-    print(f"  {'  of which the rest (SQL, writes)':<34} {'':>8} {overhead:>8.2f} {'':>12} "
-          f"{overhead / best.seconds:>8.1%} of the call")
-    print(f"  {'embed_movies rerun (nothing changed)':<34} {rerun.embedded:>8} {rerun.seconds:>8.2f} "
-          f"{'-':>12} {'':>8}  ({rerun.skipped} skipped)")
-    print(f"  best of {ROUNDS} alternating rounds; every round: bare "
-          + ", ".join(f"{s:.2f}" for s in bare_seconds) + " s, embed_movies "
-          + ", ".join(f"{r.seconds:.2f}" for r in embeds) + " s")
+    print(
+        f"  {'  of which the rest (SQL, writes)':<34} {'':>8} {overhead:>8.2f} {'':>12} "
+        f"{overhead / best.seconds:>8.1%} of the call"
+    )
+    print(
+        f"  {'embed_movies rerun (nothing changed)':<34} {rerun.embedded:>8} {rerun.seconds:>8.2f} "
+        f"{'-':>12} {'':>8}  ({rerun.skipped} skipped)"
+    )
+    print(
+        f"  best of {ROUNDS} alternating rounds; every round: bare "
+        + ", ".join(f"{s:.2f}" for s in bare_seconds)
+        + " s, embed_movies "
+        + ", ".join(f"{r.seconds:.2f}" for r in embeds)
+        + " s"
+    )
     print(f"load average at the end {load_average()}")
 
 
@@ -107,7 +119,11 @@ def run_worker(backend: str, scratch: Path, batch_size: int) -> dict:
     vectors = scratch / f"{backend}.npy"
     finished = subprocess.run(
         [sys.executable, __file__, "--worker", str(scratch / "texts.json"), str(vectors), str(batch_size)],
-        env={**os.environ, "EMBEDDING_BACKEND": backend}, capture_output=True, text=True, check=False)
+        env={**os.environ, "EMBEDDING_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if finished.returncode != 0:
         sys.exit(f"bench_embed: the {backend} worker failed:\n{finished.stderr}")
     return json.loads(finished.stdout.strip().splitlines()[-1]) | {"vectors": vectors}
@@ -123,8 +139,16 @@ def worker(texts_file: str, vectors_file: str, batch_size: str) -> None:
     vectors = model.encode(texts, batch_size=batch)
     encode_seconds = time.perf_counter() - started
     np.save(vectors_file, vectors)
-    print(json.dumps({"backend": model.backend, "load_seconds": load_seconds, "encode_seconds": encode_seconds,
-                      "peak_rss_mib": peak_rss_mib()}))
+    print(
+        json.dumps(
+            {
+                "backend": model.backend,
+                "load_seconds": load_seconds,
+                "encode_seconds": encode_seconds,
+                "peak_rss_mib": peak_rss_mib(),
+            }
+        )
+    )
 
 
 def peak_rss_mib() -> float:
@@ -138,19 +162,27 @@ def print_side_by_side(runs: dict[str, list[dict]], scratch: Path, n_texts: int)
     torch_best = min(r["encode_seconds"] for r in runs["torch"])
     print()
     print(f"torch and OpenVINO on the same {n_texts} texts, each in a fresh process:")
-    print(f"  {'backend':<10} {'sentences/s':>12} {'vs torch':>9} {'mean cos':>9} {'min cos':>9} {'top-10':>7} "
-          f"{'peak RSS':>9} {'load':>7}")
+    print(
+        f"  {'backend':<10} {'sentences/s':>12} {'vs torch':>9} {'mean cos':>9} {'min cos':>9} {'top-10':>7} "
+        f"{'peak RSS':>9} {'load':>7}"
+    )
     for backend, backend_runs in runs.items():
         best = min(backend_runs, key=lambda r: r["encode_seconds"])
         assert best["backend"] == backend, best
         figures = agreement(reference, np.load(scratch / f"{backend}.npy"), k=10)
-        print(f"  {backend:<10} {n_texts / best['encode_seconds']:>12.1f} "
-              f"{torch_best / best['encode_seconds']:>8.2f}x {figures.mean_cosine:>9.5f} {figures.min_cosine:>9.5f} "
-              f"{figures.neighbour_overlap:>7.3f} {max(r['peak_rss_mib'] for r in backend_runs):>5.0f} MiB "
-              f"{min(r['load_seconds'] for r in backend_runs):>5.1f} s")
-    print(f"  best of {ROUNDS} alternating rounds; every round's sentences/s: " + "; ".join(
-        f"{backend} " + ", ".join(f"{n_texts / r['encode_seconds']:.0f}" for r in backend_runs)
-        for backend, backend_runs in runs.items()))
+        print(
+            f"  {backend:<10} {n_texts / best['encode_seconds']:>12.1f} "
+            f"{torch_best / best['encode_seconds']:>8.2f}x {figures.mean_cosine:>9.5f} {figures.min_cosine:>9.5f} "
+            f"{figures.neighbour_overlap:>7.3f} {max(r['peak_rss_mib'] for r in backend_runs):>5.0f} MiB "
+            f"{min(r['load_seconds'] for r in backend_runs):>5.1f} s"
+        )
+    print(
+        f"  best of {ROUNDS} alternating rounds; every round's sentences/s: "
+        + "; ".join(
+            f"{backend} " + ", ".join(f"{n_texts / r['encode_seconds']:.0f}" for r in backend_runs)
+            for backend, backend_runs in runs.items()
+        )
+    )
     print("  targets: >= 3x torch, mean cos >= 0.999, top-10 >= 0.98")
 
 

@@ -53,8 +53,10 @@ def load_catalog(db: DatabaseManager, vectors: np.ndarray) -> float:
         movies = "".join(f"{i}\tMovie {i}\t{1950 + i % 75}\t{(i % 90) / 10 + 1:.1f}\n" for i in range(1, n + 1))
         cursor.copy_expert("COPY movies (external_id, title, year, rating) FROM STDIN", io.StringIO(movies))
         cursor.execute("INSERT INTO genres (name) SELECT unnest(%s) ORDER BY 1", (GENRES,))
-        cursor.execute("INSERT INTO movie_genres (movie_id, genre_id) SELECT m.id, g.id FROM movies m "
-                       "JOIN genres g ON g.name = 'Genre' || lpad((m.external_id % 20)::text, 2, '0')")
+        cursor.execute(
+            "INSERT INTO movie_genres (movie_id, genre_id) SELECT m.id, g.id FROM movies m "
+            "JOIN genres g ON g.name = 'Genre' || lpad((m.external_id % 20)::text, 2, '0')"
+        )
         cursor.execute("SELECT id FROM movies ORDER BY external_id")
         movie_ids = np.array([row[0] for row in cursor.fetchall()])
         for table in VECTOR_TABLES:  # the same vectors: search reads one table, similar the other
@@ -113,8 +115,10 @@ def main() -> None:
     model = EmbeddingModel(name=MODEL_NAME, encoder=stub)  # type: ignore[arg-type]
     library_ef_search = sql.EF_SEARCH
 
-    print(f"bench_query: {n:,} movies, {'uniform random' if uniform else 'clustered'} {EMBEDDING_DIMENSIONS}-d "
-          f"vectors, k={K}, {QUERIES} queries per row (after {WARMUP} warm-up)")
+    print(
+        f"bench_query: {n:,} movies, {'uniform random' if uniform else 'clustered'} {EMBEDDING_DIMENSIONS}-d "
+        f"vectors, k={K}, {QUERIES} queries per row (after {WARMUP} warm-up)"
+    )
     print(f"command: python benchmarks/bench_query.py {' '.join(sys.argv[1:])}".rstrip())
     with ScratchPostgres() as pg:
         db = DatabaseManager(pg.fresh_database())
@@ -149,8 +153,10 @@ def main() -> None:
                 print(f"  {'':<22} {label:<16} {_p(latencies, 50):>8.2f} {_p(latencies, 95):>8.2f} {recall:>10.3f}")
             sql.EF_SEARCH = library_ef_search
         db.close_all()
-    print(f"  * sql.EF_SEARCH, the library's setting. Encoding a text query with the real model "
-          f"adds p50 {_encode_ms():.1f} ms.")
+    print(
+        f"  * sql.EF_SEARCH, the library's setting. Encoding a text query with the real model "
+        f"adds p50 {_encode_ms():.1f} ms."
+    )
 
 
 def _encode_ms() -> float:

@@ -63,8 +63,26 @@ from yts_pipeline.yts.replay import Catalog  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "yts-api" / "samples"
 K = 10
-STOPWORDS = {"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with",
-             "part", "ii", "iii", "iv"}
+STOPWORDS = {
+    "a",
+    "an",
+    "and",
+    "at",
+    "by",
+    "for",
+    "from",
+    "in",
+    "of",
+    "on",
+    "or",
+    "the",
+    "to",
+    "with",
+    "part",
+    "ii",
+    "iii",
+    "iv",
+}
 FULL_RERANK_QUERIES = 300
 SEARCH_QUERIES = 300
 LATENCY_QUERIES, WARMUP = 200, 20
@@ -117,19 +135,31 @@ def embed_catalog(pg: ScratchPostgres, payloads: list[dict]) -> tuple[Embedded, 
     embed_movies(db)
     seconds = time.perf_counter() - started
     with db.get_session() as session:
-        movies = [as_profile(row) for row in session.execute(
-            text(f"SELECT {PROFILE_COLUMNS} FROM movies m ORDER BY m.id"), {"qualities": QUALITY_ORDER})]
+        movies = [
+            as_profile(row)
+            for row in session.execute(
+                text(f"SELECT {PROFILE_COLUMNS} FROM movies m ORDER BY m.id"), {"qualities": QUALITY_ORDER}
+            )
+        ]
         ids = [m.movie_id for m in movies]
-        vectors = {table: dict(session.execute(select(table.movie_id, table.embedding)).all())
-                   for table in (MovieEmbedding, MoviePlotEmbedding)}
+        vectors = {
+            table: dict(session.execute(select(table.movie_id, table.embedding)).all())
+            for table in (MovieEmbedding, MoviePlotEmbedding)
+        }
         cast: dict[int, set[str]] = {}
-        for movie_id, name in session.execute(text(
-                "SELECT mc.movie_id, c.name FROM movie_casts mc JOIN casts c ON c.id = mc.cast_id")):
+        for movie_id, name in session.execute(
+            text("SELECT mc.movie_id, c.name FROM movie_casts mc JOIN casts c ON c.id = mc.cast_id")
+        ):
             cast.setdefault(movie_id, set()).add(name)
-    return Embedded(db=db, movies=movies, search=np.array([vectors[MovieEmbedding][i] for i in ids]),
-                    plot=np.array([vectors[MoviePlotEmbedding][i] for i in ids]),
-                    words=[title_words(m.title) for m in movies], cast=[cast.get(i, set()) for i in ids],
-                    row_of={m.external_id: row for row, m in enumerate(movies)}), seconds
+    return Embedded(
+        db=db,
+        movies=movies,
+        search=np.array([vectors[MovieEmbedding][i] for i in ids]),
+        plot=np.array([vectors[MoviePlotEmbedding][i] for i in ids]),
+        words=[title_words(m.title) for m in movies],
+        cast=[cast.get(i, set()) for i in ids],
+        row_of={m.external_id: row for row, m in enumerate(movies)},
+    ), seconds
 
 
 def nearest_rows(vectors: np.ndarray, n: int) -> np.ndarray:
@@ -163,15 +193,23 @@ def figures(data: Embedded, rankings: list[list[int]]) -> dict[str, float]:
         title += [bool(data.words[query] & data.words[row]) for row in results]
         plot += list(data.plot[results] @ data.plot[query]) if results else []
     shown = {row for results in rankings for row in results}
-    return {"overlap": statistics.mean(overlap), "jaccard": statistics.mean(jaccard),
-            "title": statistics.mean(title), "plot": float(statistics.mean(plot)), "era": statistics.mean(era),
-            "rating": statistics.mean(ratings), "coverage": len(shown) / len(data.movies)}
+    return {
+        "overlap": statistics.mean(overlap),
+        "jaccard": statistics.mean(jaccard),
+        "title": statistics.mean(title),
+        "plot": float(statistics.mean(plot)),
+        "era": statistics.mean(era),
+        "rating": statistics.mean(ratings),
+        "coverage": len(shown) / len(data.movies),
+    }
 
 
 def quality_section(name: str, data: Embedded, embed_seconds: float, rng: random.Random) -> dict[str, dict]:
     n = len(data.movies)
-    print(f"\n{name}: {n:,} movies ({sum(m.has_plot for m in data.movies):,} with plot text), "
-          f"embedded in {embed_seconds:.0f} s (two texts per movie)")
+    print(
+        f"\n{name}: {n:,} movies ({sum(m.has_plot for m in data.movies):,} with plot text), "
+        f"embedded in {embed_seconds:.0f} s (two texts per movie)"
+    )
     baseline = nearest_rows(data.search, K)
     plot_only = nearest_rows(data.plot, K)
     pools = nearest_rows(data.plot, 2 * CANDIDATES)
@@ -183,31 +221,45 @@ def quality_section(name: str, data: Embedded, embed_seconds: float, rng: random
     for label, weights in ABLATIONS.items():
         rows[label] = [reranked(data, q, pools[q][:CANDIDATES], weights) for q in range(n)]
     started = time.perf_counter()
-    rows["similar() (library, HNSW)"] = [[data.row_of[r.external_id] for r in similar(data.db, m.external_id, k=K)]
-                                         for m in data.movies]
+    rows["similar() (library, HNSW)"] = [
+        [data.row_of[r.external_id] for r in similar(data.db, m.external_id, k=K)] for m in data.movies
+    ]
     library_ms = (time.perf_counter() - started) * 1000 / n
     table = {label: figures(data, rankings) for label, rankings in rows.items()}
-    print(f"  {'ranking':<36} {'overlap':>8} {'jaccard':>8} {'title':>6} {'plot cos':>9} {'era':>6} "
-          f"{'rating':>7} {'coverage':>9}")
+    print(
+        f"  {'ranking':<36} {'overlap':>8} {'jaccard':>8} {'title':>6} {'plot cos':>9} {'era':>6} "
+        f"{'rating':>7} {'coverage':>9}"
+    )
     for label, f in table.items():
-        print(f"  {label:<36} {f['overlap']:>8.3f} {f['jaccard']:>8.3f} {f['title']:>6.3f} {f['plot']:>9.3f} "
-              f"{f['era']:>6.3f} {f['rating']:>7.2f} {f['coverage']:>9.3f}")
+        print(
+            f"  {label:<36} {f['overlap']:>8.3f} {f['jaccard']:>8.3f} {f['title']:>6.3f} {f['plot']:>9.3f} "
+            f"{f['era']:>6.3f} {f['rating']:>7.2f} {f['coverage']:>9.3f}"
+        )
     sharing = [sum(bool(q.genres & m.genres) for m in data.movies if m is not q) for q in data.movies if q.genres]
-    print(f"  best overlap@10 possible (movies sharing a genre are few): "
-          f"{statistics.mean(min(K, count) / K for count in sharing):.3f}; title@10 of random movies with the "
-          f"same genre set: {_same_genres_title_share(data, rng):.3f}")
-    print(f"  plot cos given up against plot only: "
-          f"{table['plot only: cosine, plot vector']['plot'] - table['similar() (library, HNSW)']['plot']:.3f}; "
-          f"similar() took {library_ms:.1f} ms per call here")
+    print(
+        f"  best overlap@10 possible (movies sharing a genre are few): "
+        f"{statistics.mean(min(K, count) / K for count in sharing):.3f}; title@10 of random movies with the "
+        f"same genre set: {_same_genres_title_share(data, rng):.3f}"
+    )
+    print(
+        f"  plot cos given up against plot only: "
+        f"{table['plot only: cosine, plot vector']['plot'] - table['similar() (library, HNSW)']['plot']:.3f}; "
+        f"similar() took {library_ms:.1f} ms per call here"
+    )
     queries = rng.sample(range(n), min(FULL_RERANK_QUERIES, n))
-    everything = {q: reranked(data, q, [r for r in np.argsort(-(data.plot @ data.plot[q])) if r != q], WEIGHTS)
-                  for q in queries}
+    everything = {
+        q: reranked(data, q, [r for r in np.argsort(-(data.plot @ data.plot[q])) if r != q], WEIGHTS) for q in queries
+    }
     pool_sizes = sorted({100, CANDIDATES, 2 * CANDIDATES})
-    agreement = [sum(reranked(data, q, pools[q][:size], WEIGHTS) == everything[q] for q in queries) / len(queries)
-                 for size in pool_sizes]
-    print(f"  top 10 equal to re-ranking all {n:,} movies ({len(queries)} queries), from "
-          + ", ".join(f"{size} candidates {share:.0%}" for size, share in zip(pool_sizes, agreement, strict=True))
-          + f" (the library takes {CANDIDATES})")
+    agreement = [
+        sum(reranked(data, q, pools[q][:size], WEIGHTS) == everything[q] for q in queries) / len(queries)
+        for size in pool_sizes
+    ]
+    print(
+        f"  top 10 equal to re-ranking all {n:,} movies ({len(queries)} queries), from "
+        + ", ".join(f"{size} candidates {share:.0%}" for size, share in zip(pool_sizes, agreement, strict=True))
+        + f" (the library takes {CANDIDATES})"
+    )
     with_cast = [c for c in data.cast if c]
     sharing = sum(bool(data.cast[a] & data.cast[b]) for a in range(n) for b in range(a + 1, n)) if n <= 500 else None
     if sharing is not None:
@@ -234,16 +286,25 @@ def search_section(name: str, data: Embedded, rng: random.Random) -> None:
     queries = rng.sample(range(len(data.movies)), min(SEARCH_QUERIES, len(data.movies)))
     titles = model.encode([data.movies[q].title for q in queries])
     with data.db.get_session() as session:
-        plots = dict(session.execute(text("SELECT id, COALESCE(NULLIF(summary, ''), NULLIF(description_full, ''), "
-                                          "description_intro) FROM movies")).all())
+        plots = dict(
+            session.execute(
+                text(
+                    "SELECT id, COALESCE(NULLIF(summary, ''), NULLIF(description_full, ''), "
+                    "description_intro) FROM movies"
+                )
+            ).all()
+        )
     with_plot = [q for q in queries if data.movies[q].has_plot]
     sentences = model.encode([plots[data.movies[q].movie_id].split(". ")[0] for q in with_plot])
-    print(f"  semantic search, hit@10 of the movie ({len(queries)} title queries, {len(with_plot)} "
-          "first-plot-sentence queries):")
+    print(
+        f"  semantic search, hit@10 of the movie ({len(queries)} title queries, {len(with_plot)} "
+        "first-plot-sentence queries):"
+    )
     for label, vectors in (("search vector (kept, unchanged)", data.search), ("plot vector (not used)", data.plot)):
         by_title = statistics.mean(q in np.argsort(-(vectors @ v))[:K] for q, v in zip(queries, titles, strict=True))
-        by_plot = statistics.mean(q in np.argsort(-(vectors @ v))[:K] for q, v in zip(with_plot, sentences,
-                                                                                       strict=True))
+        by_plot = statistics.mean(
+            q in np.argsort(-(vectors @ v))[:K] for q, v in zip(with_plot, sentences, strict=True)
+        )
         print(f"    {label:<34} titles {by_title:.3f}   plot sentences {by_plot:.3f}")
 
 
@@ -261,8 +322,9 @@ def bulk_load(db: DatabaseManager, n: int) -> float:
         for m in movies:
             writer.writerow([m["id"], m["imdb_code"], m["title"], m["year"], m["rating"], m["summary"]])
         rows.seek(0)
-        cursor.copy_expert("COPY movies (external_id, imdb_code, title, year, rating, summary) FROM STDIN "
-                           "WITH (FORMAT csv)", rows)
+        cursor.copy_expert(
+            "COPY movies (external_id, imdb_code, title, year, rating, summary) FROM STDIN WITH (FORMAT csv)", rows
+        )
         genres = sorted({g for m in movies for g in m.get("genres", ())})
         cursor.execute("INSERT INTO genres (name) SELECT unnest(%s)", (genres,))
         pairs = [(m["id"], g) for m in movies for g in m.get("genres", ())]
@@ -271,16 +333,19 @@ def bulk_load(db: DatabaseManager, n: int) -> float:
         cursor.copy_expert("COPY staged_movie_genres FROM STDIN", _tsv(pairs))
         cursor.execute("CREATE TEMP TABLE staged_torrents (external_id bigint, hash text, quality text)")
         cursor.copy_expert("COPY staged_torrents FROM STDIN", _tsv(torrents))
-        cursor.execute("INSERT INTO movie_genres (movie_id, genre_id) SELECT m.id, g.id FROM staged_movie_genres s "
-                       "JOIN movies m ON m.external_id = s.external_id JOIN genres g ON g.name = s.name")
-        cursor.execute("INSERT INTO torrents (movie_id, hash, quality) SELECT m.id, s.hash, s.quality "
-                       "FROM staged_torrents s JOIN movies m ON m.external_id = s.external_id")
+        cursor.execute(
+            "INSERT INTO movie_genres (movie_id, genre_id) SELECT m.id, g.id FROM staged_movie_genres s "
+            "JOIN movies m ON m.external_id = s.external_id JOIN genres g ON g.name = s.name"
+        )
+        cursor.execute(
+            "INSERT INTO torrents (movie_id, hash, quality) SELECT m.id, s.hash, s.quality "
+            "FROM staged_torrents s JOIN movies m ON m.external_id = s.external_id"
+        )
         cursor.execute("SELECT id FROM movies ORDER BY id")
         movie_ids = np.array([row[0] for row in cursor.fetchall()])
         rng = np.random.default_rng(42)
         for table in (MovieEmbedding, MoviePlotEmbedding):
-            copy_vectors(cursor, table.__tablename__, movie_ids, synthetic_vectors(n, False, rng),
-                         SYNTHETIC_MODEL)
+            copy_vectors(cursor, table.__tablename__, movie_ids, synthetic_vectors(n, False, rng), SYNTHETIC_MODEL)
         raw.commit()
     finally:
         raw.close()
@@ -290,8 +355,13 @@ def bulk_load(db: DatabaseManager, n: int) -> float:
 def _server_cpu(pg: ScratchPostgres, db: DatabaseManager) -> float:
     """CPU seconds used so far by the Postgres backends serving ``db``: a figure the machine's load barely moves."""
     with pg.admin.connect() as conn:
-        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
-                            {"name": make_url(db.url).database}).scalars().all()
+        pids = (
+            conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": make_url(db.url).database}
+            )
+            .scalars()
+            .all()
+        )
     ticks = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -307,8 +377,10 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
     db = DatabaseManager(pg.fresh_database())
     started = time.perf_counter()
     built = bulk_load(db, n)
-    print(f"\nlatency at {n:,} movies: loaded in {time.perf_counter() - started:.0f} s (both HNSW indexes "
-          f"{built:.0f} s); {LATENCY_QUERIES} calls per row after {WARMUP} warm-up, k={K}")
+    print(
+        f"\nlatency at {n:,} movies: loaded in {time.perf_counter() - started:.0f} s (both HNSW indexes "
+        f"{built:.0f} s); {LATENCY_QUERIES} calls per row after {WARMUP} warm-up, k={K}"
+    )
     with db.get_session() as session:
         movie_ids = dict(session.execute(text("SELECT external_id, id FROM movies")).all())
     externals = sorted(movie_ids)
@@ -318,8 +390,9 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
     def former(i: int) -> list:
         with db.get_session() as session:
             use_index_scans(session)
-            return session.execute(text(FORMER_SIMILAR), {"target": movie_ids[picks[i][0]],
-                                                          "qualities": QUALITY_ORDER}).all()
+            return session.execute(
+                text(FORMER_SIMILAR), {"target": movie_ids[picks[i][0]], "qualities": QUALITY_ORDER}
+            ).all()
 
     build_lists(db, externals, rng)
     library = queries.CANDIDATES, queries.CANDIDATES_PER_RESULT
@@ -329,13 +402,14 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
         (f"similar, live ({CANDIDATES} candidates)", lambda i: similar_live(db, picks[i][0], k=K), library),
         ("similar, live (100 candidates)", lambda i: similar_live(db, picks[i][0], k=K), (100, 100 // K)),
         ("similar --genre Drama, live", lambda i: similar_live(db, picks[i][0], k=K, filters=drama), library),
-        ("recommend (2 liked, 1 disliked), live",
-         lambda i: recommend_live(db, picks[i][:2], picks[i][2:], k=K), library),
+        (
+            "recommend (2 liked, 1 disliked), live",
+            lambda i: recommend_live(db, picks[i][:2], picks[i][2:], k=K),
+            library,
+        ),
         ("similar, stored lists", lambda i: similar(db, picks[i][0], k=K), library),
-        ("similar --genre Drama, stored lists",
-         lambda i: similar(db, picks[i][0], k=K, filters=drama), library),
-        ("recommend (2 liked, 1 disliked), lists",
-         lambda i: recommend(db, picks[i][:2], picks[i][2:], k=K), library),
+        ("similar --genre Drama, stored lists", lambda i: similar(db, picks[i][0], k=K, filters=drama), library),
+        ("recommend (2 liked, 1 disliked), lists", lambda i: recommend(db, picks[i][:2], picks[i][2:], k=K), library),
     ]
     figures_ms = {}
     print(f"  {'call':<42} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/call (this + Postgres)':>30}")
@@ -351,8 +425,10 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
             times.append((time.perf_counter() - started) * 1000)
         client, server = (time.process_time() - cpu_started[0]), (_server_cpu(pg, db) - cpu_started[1])
         figures_ms[label] = (float(np.percentile(times, 50)), float(np.percentile(times, 95)))
-        cpu = f"{(client + server) * 1000 / LATENCY_QUERIES:.1f} ({client * 1000 / LATENCY_QUERIES:.1f} + " \
-              f"{server * 1000 / LATENCY_QUERIES:.1f})"
+        cpu = (
+            f"{(client + server) * 1000 / LATENCY_QUERIES:.1f} ({client * 1000 / LATENCY_QUERIES:.1f} + "
+            f"{server * 1000 / LATENCY_QUERIES:.1f})"
+        )
         print(f"  {label:<42} {figures_ms[label][0]:>8.1f} {figures_ms[label][1]:>8.1f} {cpu:>30}")
     queries.CANDIDATES, queries.CANDIDATES_PER_RESULT = library
     agreement_section(db, externals, rng)
@@ -363,15 +439,18 @@ def latency_section(pg: ScratchPostgres, n: int) -> dict[str, tuple[float, float
 def build_lists(db: DatabaseManager, externals: list[int], rng: random.Random) -> None:
     """The lists' full rebuild and one page's incremental update, timed."""
     full = update_neighbour_lists(db, SYNTHETIC_MODEL)
-    print(f"  movie_neighbours full rebuild: {full.lists_written:,} lists in {full.seconds:.0f} s "
-          f"({full.seconds / 60:.1f} min)")
+    print(
+        f"  movie_neighbours full rebuild: {full.lists_written:,} lists in {full.seconds:.0f} s "
+        f"({full.seconds / 60:.1f} min)"
+    )
     changed = rng.sample(externals, 50)
     with db.get_session() as session:
-        session.execute(text("UPDATE movies SET rating = 9.9 - rating WHERE external_id = ANY(:ids)"),
-                        {"ids": changed})
+        session.execute(text("UPDATE movies SET rating = 9.9 - rating WHERE external_id = ANY(:ids)"), {"ids": changed})
     page = update_neighbour_lists(db, SYNTHETIC_MODEL)
-    print(f"  incremental update, 50 movies' ratings changed: {page.lists_written:,} lists redone "
-          f"in {page.seconds:.1f} s ({page.mode})")
+    print(
+        f"  incremental update, 50 movies' ratings changed: {page.lists_written:,} lists redone "
+        f"in {page.seconds:.1f} s ({page.mode})"
+    )
 
 
 def agreement_section(db: DatabaseManager, externals: list[int], rng: random.Random) -> None:
@@ -380,8 +459,7 @@ def agreement_section(db: DatabaseManager, externals: list[int], rng: random.Ran
     queries_ = rng.sample(externals, AGREEMENT_QUERIES)
     drama = Filters(genre="Drama")
 
-    def agreement(lists: Callable[[int], list], live: Callable[[int], list], n: int = AGREEMENT_QUERIES) \
-            -> float:
+    def agreement(lists: Callable[[int], list], live: Callable[[int], list], n: int = AGREEMENT_QUERIES) -> float:
         asked = queries_[:n]
         same = sum([r.external_id for r in lists(q)] == [r.external_id for r in live(q)] for q in asked)
         return same / len(asked)
@@ -389,27 +467,33 @@ def agreement_section(db: DatabaseManager, externals: list[int], rng: random.Ran
     trios = {q: rng.sample(externals, 3) for q in queries_}
     shares = {
         "similar": agreement(lambda q: similar(db, q, k=K), lambda q: similar_live(db, q, k=K)),
-        "similar --genre Drama": agreement(lambda q: similar(db, q, k=K, filters=drama),
-                                           lambda q: similar_live(db, q, k=K, filters=drama)),
-        "recommend (1 liked)": agreement(lambda q: recommend(db, [q], k=K),
-                                         lambda q: recommend_live(db, [q], k=K)),
+        "similar --genre Drama": agreement(
+            lambda q: similar(db, q, k=K, filters=drama), lambda q: similar_live(db, q, k=K, filters=drama)
+        ),
+        "recommend (1 liked)": agreement(lambda q: recommend(db, [q], k=K), lambda q: recommend_live(db, [q], k=K)),
         "recommend (2 liked, 1 disliked)": agreement(
             lambda q: recommend(db, trios[q][:2], trios[q][2:], k=K),
-            lambda q: recommend_live(db, trios[q][:2], trios[q][2:], k=K)),
+            lambda q: recommend_live(db, trios[q][:2], trios[q][2:], k=K),
+        ),
     }
-    print(f"  top 10 from the lists equal to the live top 10 ({AGREEMENT_QUERIES} queries, target >= 99%): "
-          + ", ".join(f"{label} {share:.1%}" for label, share in shares.items()))
+    print(
+        f"  top 10 from the lists equal to the live top 10 ({AGREEMENT_QUERIES} queries, target >= 99%): "
+        + ", ".join(f"{label} {share:.1%}" for label, share in shares.items())
+    )
     with db.engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_movie_plot_embeddings_embedding_hnsw"))
     exact = {
-        "similar": agreement(lambda q: similar(db, q, k=K), lambda q: similar_live(db, q, k=K),
-                             EXACT_QUERIES),
+        "similar": agreement(lambda q: similar(db, q, k=K), lambda q: similar_live(db, q, k=K), EXACT_QUERIES),
         "recommend (2 liked, 1 disliked)": agreement(
             lambda q: recommend(db, trios[q][:2], trios[q][2:], k=K),
-            lambda q: recommend_live(db, trios[q][:2], trios[q][2:], k=K), EXACT_QUERIES),
+            lambda q: recommend_live(db, trios[q][:2], trios[q][2:], k=K),
+            EXACT_QUERIES,
+        ),
     }
-    print(f"  ... to the live top 10 from exact candidates (plot index dropped, {EXACT_QUERIES} queries): "
-          + ", ".join(f"{label} {share:.1%}" for label, share in exact.items()))
+    print(
+        f"  ... to the live top 10 from exact candidates (plot index dropped, {EXACT_QUERIES} queries): "
+        + ", ".join(f"{label} {share:.1%}" for label, share in exact.items())
+    )
 
 
 def main() -> None:
@@ -424,8 +508,10 @@ def main() -> None:
     replay = Catalog.synthetic(movies, seed=0)
     real = Catalog.from_files(sorted(SAMPLES.glob("*.json")))
     with ScratchPostgres() as pg:
-        for name, catalog in ((f"replay catalog (Catalog.synthetic({movies}, seed=0))", replay),
-                              ("real movies of the shared samples", real)):
+        for name, catalog in (
+            (f"replay catalog (Catalog.synthetic({movies}, seed=0))", replay),
+            ("real movies of the shared samples", real),
+        ):
             data, seconds = embed_catalog(pg, [catalog.movie(i) for i in catalog.ids()])
             quality_section(name, data, seconds, rng)
             search_section(name, data, rng)

@@ -57,8 +57,13 @@ def postmaster_of(db: DatabaseManager) -> int:
     return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def timed(label: str, url: str, save: Callable[[DatabaseManager], list[object]], n: int,
-          prepare: Callable[[DatabaseManager], object] | None = None) -> float:
+def timed(
+    label: str,
+    url: str,
+    save: Callable[[DatabaseManager], list[object]],
+    n: int,
+    prepare: Callable[[DatabaseManager], object] | None = None,
+) -> float:
     db = DatabaseManager(url)
     try:
         if prepare:
@@ -73,9 +78,11 @@ def timed(label: str, url: str, save: Callable[[DatabaseManager], list[object]],
         db.close_all()
     counted = [r.rows_written for r in results if isinstance(r, SaveResult)]
     written = str(sum(counted)) if counted else "-"
-    print(f"  {label:<34} {seconds:7.2f} s {n / seconds:8,.0f}/s   CPU: python {cpu:5.2f} s, postgres {server:5.2f} s"
-          f"   rows written {written:>6}   movies={stats['movies']} torrents={stats['torrents']}"
-          f" cast={stats['cast']}")
+    print(
+        f"  {label:<34} {seconds:7.2f} s {n / seconds:8,.0f}/s   CPU: python {cpu:5.2f} s, postgres {server:5.2f} s"
+        f"   rows written {written:>6}   movies={stats['movies']} torrents={stats['torrents']}"
+        f" cast={stats['cast']}"
+    )
     return seconds
 
 
@@ -88,16 +95,31 @@ def main() -> None:
         batch = timed("save_movies (one call)", pg.fresh_database(), lambda db: [db.save_movies(payloads)], n)
         timed("  one batch at a time", pg.fresh_database(), lambda db: [db.save_movies(payloads, workers=1)], n)
         timed("  from parsed records", pg.fresh_database(), lambda db: [db.save_movies(records)], n)
-        timed("  in pages of 50", pg.fresh_database(),
-              lambda db: [db.save_movies(payloads[i:i + 50]) for i in range(0, n, 50)], n)
-        rerun = timed("  rerun, nothing changed", pg.fresh_database(), lambda db: [db.save_movies(payloads)], n,
-                      prepare=lambda db: db.save_movies(payloads))
-        loop = timed("save_movie per-movie loop (baseline)", pg.fresh_database(),
-                     lambda db: [db.save_movie(p) for p in payloads], n)
+        timed(
+            "  in pages of 50",
+            pg.fresh_database(),
+            lambda db: [db.save_movies(payloads[i : i + 50]) for i in range(0, n, 50)],
+            n,
+        )
+        rerun = timed(
+            "  rerun, nothing changed",
+            pg.fresh_database(),
+            lambda db: [db.save_movies(payloads)],
+            n,
+            prepare=lambda db: db.save_movies(payloads),
+        )
+        loop = timed(
+            "save_movie per-movie loop (baseline)",
+            pg.fresh_database(),
+            lambda db: [db.save_movie(p) for p in payloads],
+            n,
+        )
     print()
     verdict = "met" if n / batch >= TARGET_MOVIES_PER_SECOND else "MISSED"
-    print(f"  save_movies {n / batch:,.0f} movies/s (target {TARGET_MOVIES_PER_SECOND:,}: {verdict}), "
-          f"{loop / batch:.1f}x the per-movie loop ({n / loop:,.0f} movies/s); no-op rerun {n / rerun:,.0f} movies/s")
+    print(
+        f"  save_movies {n / batch:,.0f} movies/s (target {TARGET_MOVIES_PER_SECOND:,}: {verdict}), "
+        f"{loop / batch:.1f}x the per-movie loop ({n / loop:,.0f} movies/s); no-op rerun {n / rerun:,.0f} movies/s"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _pg import ScratchPostgres  # noqa: E402
 from _bulk import copy_vectors, synthetic_vectors  # noqa: E402
+from _pg import ScratchPostgres  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from yts_pipeline.db.manager import DatabaseManager  # noqa: E402
@@ -65,12 +65,29 @@ SAVE_BATCH = 1_000
 COPIES = 15  # each generated movie is saved once and copied 14 times in SQL: 75,000 load in minutes, not a quarter hour
 STRIDE = 10_000_000  # YTS id offset between copies (synthetic ids stay far below it)
 QUERIES = [
-    "a heist that goes wrong", "explorers search for an ancient treasure", "a detective hunts a killer",
-    "a family drama in a small village", "a lonely robot falls in love", "space station", "haunted house",
-    "a sailor with a secret past", "friendship and second chances", "a witness in protective custody",
-    "a road trip to Las Vegas", "war", "a boxer's comeback", "a talented musician struggles",
-    "police corruption", "a mother and her daughter", "a stolen weapon", "treasure map", "revenge",
-    "an expedition into the jungle", "a comedy about embarrassment", "betrayal", "a documentary about history",
+    "a heist that goes wrong",
+    "explorers search for an ancient treasure",
+    "a detective hunts a killer",
+    "a family drama in a small village",
+    "a lonely robot falls in love",
+    "space station",
+    "haunted house",
+    "a sailor with a secret past",
+    "friendship and second chances",
+    "a witness in protective custody",
+    "a road trip to Las Vegas",
+    "war",
+    "a boxer's comeback",
+    "a talented musician struggles",
+    "police corruption",
+    "a mother and her daughter",
+    "a stolen weapon",
+    "treasure map",
+    "revenge",
+    "an expedition into the jungle",
+    "a comedy about embarrassment",
+    "betrayal",
+    "a documentary about history",
 ]
 # endpoint -> (share of the requests, what a client asks for)
 MIX: dict[str, tuple[float, Callable[[random.Random, list[int]], str]]] = {
@@ -82,8 +99,13 @@ MIX: dict[str, tuple[float, Callable[[random.Random, list[int]], str]]] = {
 }
 BASELINE = "3504f2a"  # the project before issue 22 ("today's" server)
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_P95_MS = {"search (api, hybrid)": 150, "search page": 150, "similar (api)": 100, "movie (api)": 100,
-                 "movie page": 100}
+TARGET_P95_MS = {
+    "search (api, hybrid)": 150,
+    "search page": 150,
+    "similar (api)": 100,
+    "movie (api)": 100,
+    "movie page": 100,
+}
 
 
 def load(db: DatabaseManager, n: int) -> list[int]:
@@ -92,7 +114,7 @@ def load(db: DatabaseManager, n: int) -> list[int]:
     originals = Catalog.synthetic(-(-n // COPIES), seed=75)
     ids = originals.ids()
     for start in range(0, len(ids), SAVE_BATCH):
-        result = db.save_movies([originals.movie(movie_id) for movie_id in ids[start:start + SAVE_BATCH]])
+        result = db.save_movies([originals.movie(movie_id) for movie_id in ids[start : start + SAVE_BATCH]])
         assert not result.rejected, result.rejected[:3]
     with db.engine.begin() as conn:
         copy_movies(conn, COPIES - 1, n - len(ids))
@@ -104,22 +126,28 @@ def load(db: DatabaseManager, n: int) -> list[int]:
 def copy_movies(conn, copies: int, wanted: int) -> None:
     """``wanted`` more movies, each a copy of a saved one (copy r of movie e has YTS id e + r * STRIDE)."""
     movies = Movie.__table__
-    plain = [c.name for c in movies.c
-             if c.name not in ("id", "external_id", "title", "imdb_code") and c.computed is None]
-    conn.execute(text(f"""
+    plain = [
+        c.name for c in movies.c if c.name not in ("id", "external_id", "title", "imdb_code") and c.computed is None
+    ]
+    conn.execute(
+        text(f"""
         INSERT INTO movies (external_id, title, imdb_code, {", ".join(plain)})
         SELECT m.external_id + r * {STRIDE}, m.title || ' ' || to_char(r + 1, 'FMRN'),
                'tt' || (r * {STRIDE} + substr(m.imdb_code, 3)::bigint), {", ".join("m." + c for c in plain)}
         FROM movies m CROSS JOIN generate_series(1, :copies) r
-        ORDER BY r, m.external_id LIMIT :wanted"""), {"copies": copies, "wanted": wanted})
+        ORDER BY r, m.external_id LIMIT :wanted"""),
+        {"copies": copies, "wanted": wanted},
+    )
     for child in (Torrent.__table__, MovieGenre.__table__, MovieCast.__table__):
         columns = [c.name for c in child.c if c.name != "movie_id" and not (c.primary_key and c.name == "id")]
-        conn.execute(text(f"""
+        conn.execute(
+            text(f"""
             INSERT INTO {child.name} (movie_id, {", ".join(columns)})
             SELECT copy.id, {", ".join("t." + c for c in columns)}
             FROM {child.name} t JOIN movies original ON original.id = t.movie_id
             JOIN movies copy ON copy.external_id > {STRIDE} AND copy.external_id % {STRIDE} = original.external_id
-            WHERE original.external_id < {STRIDE}"""))
+            WHERE original.external_id < {STRIDE}""")
+        )
 
 
 def load_vectors(db: DatabaseManager) -> None:
@@ -157,8 +185,10 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         ended = {name: _cpu(find()) for name, find in self.groups.items()}
-        return {name: sum(seconds - self.started[name].get(pid, 0.0) for pid, seconds in ended[name].items())
-                for name in self.groups}
+        return {
+            name: sum(seconds - self.started[name].get(pid, 0.0) for pid, seconds in ended[name].items())
+            for name in self.groups
+        }
 
 
 def _cpu(processes: list[psutil.Process]) -> dict[int, float]:
@@ -245,7 +275,8 @@ def library_work(db: DatabaseManager, ids: list[int]) -> Callable[[random.Random
         "movie (api)": lambda rng: movie(rng.choice(ids)),
         "search page": lambda rng: search(db, rng.choice(QUERIES), k=PAGE_K, model=model),
         "movie page": lambda rng: (lambda movie_id: (movie(movie_id), similar(db, movie_id, k=SIMILAR_ON_PAGE)))(
-            rng.choice(ids)),
+            rng.choice(ids)
+        ),
     }
 
     def work(rng: random.Random, endpoint: str) -> str | None:
@@ -262,8 +293,9 @@ def warm_up(work: Callable[[random.Random, str], str | None], rounds: int = 10) 
             work(rng, endpoint)
 
 
-def one_at_a_time(work: Callable[[random.Random, str], str | None], calls: int,
-                  **groups: Callable[[], list[psutil.Process]]) -> dict[str, dict[str, float]]:
+def one_at_a_time(
+    work: Callable[[random.Random, str], str | None], calls: int, **groups: Callable[[], list[psutil.Process]]
+) -> dict[str, dict[str, float]]:
     """Per endpoint, ``calls`` requests one after another: p50 wall time and CPU per request of each group."""
     rng = random.Random(7)
     costs = {}
@@ -279,17 +311,24 @@ def one_at_a_time(work: Callable[[random.Random, str], str | None], calls: int,
     return costs
 
 
-def report_costs(http: dict[str, dict[str, float]], library: dict[str, dict[str, float]], calls: int,
-                 server: str) -> None:
-    print(f"\n  {server}, one request at a time ({calls} per endpoint): wall p50 and CPU ms per request, "
-          "which do not depend on how busy the machine is")
-    print(f"  {'endpoint':<22} {'HTTP p50':>9} {'server':>7} {'pg':>6} {'client':>7}   {'library p50':>11} "
-          f"{'library':>8} {'pg':>6}   {'HTTP adds (CPU)':>15}")
+def report_costs(
+    http: dict[str, dict[str, float]], library: dict[str, dict[str, float]], calls: int, server: str
+) -> None:
+    print(
+        f"\n  {server}, one request at a time ({calls} per endpoint): wall p50 and CPU ms per request, "
+        "which do not depend on how busy the machine is"
+    )
+    print(
+        f"  {'endpoint':<22} {'HTTP p50':>9} {'server':>7} {'pg':>6} {'client':>7}   {'library p50':>11} "
+        f"{'library':>8} {'pg':>6}   {'HTTP adds (CPU)':>15}"
+    )
     for endpoint in MIX:
         h, lib = http[endpoint], library[endpoint]
-        print(f"  {endpoint:<22} {h['p50']:>9.1f} {h['server']:>7.1f} {h['postgres']:>6.1f} {h['clients']:>7.1f}   "
-              f"{lib['p50']:>11.1f} {lib['library']:>8.1f} {lib['postgres']:>6.1f}   "
-              f"{h['server'] - lib['library']:>+12.1f} ms")
+        print(
+            f"  {endpoint:<22} {h['p50']:>9.1f} {h['server']:>7.1f} {h['postgres']:>6.1f} {h['clients']:>7.1f}   "
+            f"{lib['p50']:>11.1f} {lib['library']:>8.1f} {lib['postgres']:>6.1f}   "
+            f"{h['server'] - lib['library']:>+12.1f} ms"
+        )
 
 
 def report(name: str, tally: Tally, elapsed: float) -> dict[str, dict[str, float]]:
@@ -303,8 +342,10 @@ def report(name: str, tally: Tally, elapsed: float) -> dict[str, dict[str, float
             continue
         p50, p95, p99 = (float(np.percentile(values, q)) for q in (50, 95, 99))
         rows[endpoint] = {"p50": p50, "p95": p95, "errors": tally.errors.get(endpoint, 0)}
-        print(f"  {endpoint:<22} {len(values):>8,} {len(values) / elapsed:>7.1f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} "
-              f"{tally.errors.get(endpoint, 0):>7}")
+        print(
+            f"  {endpoint:<22} {len(values):>8,} {len(values) / elapsed:>7.1f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} "
+            f"{tally.errors.get(endpoint, 0):>7}"
+        )
     for endpoint, error in tally.first_error.items():
         print(f"  first error of {endpoint}: {error}")
     return rows
@@ -316,11 +357,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--calls", type=int, default=30, help="requests per endpoint in the one-at-a-time pass")
-    parser.add_argument("--baseline", default=BASELINE,
-                        help="the revision today's server runs from (git archive), or none to skip it")
+    parser.add_argument(
+        "--baseline", default=BASELINE, help="the revision today's server runs from (git archive), or none to skip it"
+    )
     args = parser.parse_args()
-    print(f"bench_serve: {args.movies:,} movies, {args.clients} clients, {args.seconds:.0f} s per side; mix: "
-          + ", ".join(f"{name} {share:.0%}" for name, (share, _) in MIX.items()))
+    print(
+        f"bench_serve: {args.movies:,} movies, {args.clients} clients, {args.seconds:.0f} s per side; mix: "
+        + ", ".join(f"{name} {share:.0%}" for name, (share, _) in MIX.items())
+    )
     print(f"command: python benchmarks/bench_serve.py {' '.join(sys.argv[1:])}".rstrip())
     with ScratchPostgres() as pg:
         name = pg.create_database()
@@ -330,10 +374,13 @@ def main() -> None:
         started = time.perf_counter()
         ids = load(db, args.movies)
         with db.engine.connect() as conn:
-            torrents, links = (conn.scalar(text(f"SELECT count(*) FROM {table}"))
-                               for table in ("torrents", "movie_casts"))
-        print(f"loaded {len(ids):,} movies ({torrents:,} torrents, {links:,} cast links) with vectors "
-              f"in {time.perf_counter() - started:.0f} s")
+            torrents, links = (
+                conn.scalar(text(f"SELECT count(*) FROM {table}")) for table in ("torrents", "movie_casts")
+            )
+        print(
+            f"loaded {len(ids):,} movies ({torrents:,} torrents, {links:,} cast links) with vectors "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
         db.close_all()
         today = None
         if args.baseline != "none":
@@ -341,8 +388,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="bench-serve-baseline-") as source:
                 unpack(args.baseline, Path(source))
                 baseline_code = {"PYTHONPATH": source, "PYTHONSAFEPATH": "1"}  # not this tree, from any cwd
-                today = serve_pass(f"today's server ({args.baseline})", today_url, baseline_code, ids, args,
-                                   postgres)
+                today = serve_pass(f"today's server ({args.baseline})", today_url, baseline_code, ids, args, postgres)
         lists = update_neighbour_lists(db, get_model().name)
         print(f"movie_neighbours: {lists.lists_written:,} lists built in {lists.seconds:.0f} s")
         vacuum(url, "movie_neighbours")  # now, not by autovacuum during the runs (its CPU would count)
@@ -362,23 +408,30 @@ def main() -> None:
         report_costs(today.costs, library_costs, args.calls, f"today's server ({args.baseline})")
     report_costs(http.costs, library_costs, args.calls, "this tree's server")
     before = report(f"HTTP, today's server ({args.baseline})", today.tally, today.elapsed) if today else {}
-    served = report("HTTP: python -m yts_pipeline.serve (uvicorn, one process), clients in this process",
-                    http.tally, http.elapsed)
+    served = report(
+        "HTTP: python -m yts_pipeline.serve (uvicorn, one process), clients in this process", http.tally, http.elapsed
+    )
     report("Python API in one process (the same library calls, no HTTP)", library, library_elapsed)
     print(f"\n  CPU per request of the {args.clients}-client runs (ms, all threads):")
     runs = [("today", today.tally, today.cpu)] if today else []
     for label, tally, cpu in (*runs, ("HTTP", http.tally, http.cpu), ("in process", library, library_cpu)):
         requests_done = sum(len(v) for v in tally.latencies.values())
-        print(f"    {label:<11} " + ", ".join(f"{part} {seconds * 1000 / requests_done:.1f}"
-                                           for part, seconds in cpu.items()))
-    print("\n  targets (HTTP): 0 errors; p95 <= 100 ms for similar, movie and movie page, <= 150 ms for "
-          "search and the search page")
+        print(
+            f"    {label:<11} "
+            + ", ".join(f"{part} {seconds * 1000 / requests_done:.1f}" for part, seconds in cpu.items())
+        )
+    print(
+        "\n  targets (HTTP): 0 errors; p95 <= 100 ms for similar, movie and movie page, <= 150 ms for "
+        "search and the search page"
+    )
     for endpoint, row in served.items():
         target = TARGET_P95_MS[endpoint]
         verdict = "met" if row["p95"] <= target and not row["errors"] else "MISSED"
         today_p95 = f" (today {before[endpoint]['p95']:6.1f} ms)" if endpoint in before else ""
-        print(f"    {endpoint:<22} p95 {row['p95']:6.1f} ms{today_p95} (target {target}), "
-              f"errors {row['errors']:.0f}: {verdict}")
+        print(
+            f"    {endpoint:<22} p95 {row['p95']:6.1f} ms{today_p95} (target {target}), "
+            f"errors {row['errors']:.0f}: {verdict}"
+        )
 
 
 @dataclass
@@ -389,8 +442,9 @@ class ServePass:
     cpu: dict[str, float]
 
 
-def serve_pass(name: str, url: str, env: dict[str, str], ids: list[int], args: argparse.Namespace,
-               postgres: psutil.Process) -> ServePass:
+def serve_pass(
+    name: str, url: str, env: dict[str, str], ids: list[int], args: argparse.Namespace, postgres: psutil.Process
+) -> ServePass:
     """A server on ``url`` with ``env`` added, warmed up; one request at a time, then the clients."""
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
         server = ServerProcess(Path(folder) / "serve.log", url, env={"YTS_DATA_DIR": folder, **env})
@@ -400,8 +454,11 @@ def serve_pass(name: str, url: str, env: dict[str, str], ids: list[int], args: a
             work = http_work(server.base_url, ids)
             warm_up(work)
             print(f"load average before the HTTP run of {name}: {_load()}")
-            groups = {"server": lambda: [psutil.Process(server.process.pid)], "postgres": postgres.children,
-                      "clients": lambda: [psutil.Process()]}
+            groups = {
+                "server": lambda: [psutil.Process(server.process.pid)],
+                "postgres": postgres.children,
+                "clients": lambda: [psutil.Process()],
+            }
             costs = one_at_a_time(work, args.calls, **groups)
             meter = CpuMeter(**groups)
             tally, elapsed = run_clients(args.clients, args.seconds, work)
@@ -412,8 +469,7 @@ def serve_pass(name: str, url: str, env: dict[str, str], ids: list[int], args: a
 
 def unpack(revision: str, folder: Path) -> None:
     """The project's files at ``revision``, as ``git archive`` gives them, into ``folder``."""
-    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", revision],
-                               stdout=subprocess.PIPE)
+    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", revision], stdout=subprocess.PIPE)
     with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
         tar.extractall(folder, filter="data")
     if archive.wait():

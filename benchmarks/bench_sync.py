@@ -113,20 +113,36 @@ def sync(label: str, pages_per_run: int, env: dict[str, str], work: Path, replay
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         started = datetime.now(UTC)
         replay.reset_counters()
-        seconds, peak = run_command([*COMMAND, "--pages-per-run", str(pages_per_run)], env,
-                                    work / f"{label.replace(' ', '_')}_{pages_per_run}.log")
+        seconds, peak = run_command(
+            [*COMMAND, "--pages-per-run", str(pages_per_run)],
+            env,
+            work / f"{label.replace(' ', '_')}_{pages_per_run}.log",
+        )
         runs = instance.get_run_records(dg.RunsFilter(created_after=started))
         in_runs = sum(r.end_time - r.start_time for r in runs)
-        return Measure(label, pages_per_run, seconds, peak, len(runs), in_runs,
-                       asset_seconds(instance, started), dict(replay.calls))
+        return Measure(
+            label,
+            pages_per_run,
+            seconds,
+            peak,
+            len(runs),
+            in_runs,
+            asset_seconds(instance, started),
+            dict(replay.calls),
+        )
 
 
 def measure(pages_per_run: int, pg: ScratchPostgres, replay: ReplayServer, work: Path) -> list[Measure]:
     """A first sync into a fresh database and a fresh DAGSTER_HOME, then a rerun with nothing changed."""
     home = work / f"dagster_home_{pages_per_run}"
     home.mkdir()
-    env = {**os.environ, "DATABASE_URL": pg.fresh_database(), "YTS_API_URL": replay.base_url,
-           "YTS_REQUESTS_PER_SECOND": str(REQUESTS_PER_SECOND), "DAGSTER_HOME": str(home)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.fresh_database(),
+        "YTS_API_URL": replay.base_url,
+        "YTS_REQUESTS_PER_SECOND": str(REQUESTS_PER_SECOND),
+        "DAGSTER_HOME": str(home),
+    }
     (home / "dagster.yaml").write_text(local_dagster_yaml(home))
     return [sync(label, pages_per_run, env, work, replay) for label in ("first sync", "rerun")]
 
@@ -153,8 +169,13 @@ class PeerMeasure:
 def measure_dlt(pg: ScratchPostgres, replay: ReplayServer, work: Path) -> PeerMeasure:
     python, log = dlt_python(), work / "dlt.log"
     replay.reset_counters()
-    argv = [str(python), str(BENCHMARKS / "dlt_peer.py"), replay.base_url,
-            pg.fresh_database().replace("postgresql+psycopg2://", "postgresql://"), str(work / "dlt")]
+    argv = [
+        str(python),
+        str(BENCHMARKS / "dlt_peer.py"),
+        replay.base_url,
+        pg.fresh_database().replace("postgresql+psycopg2://", "postgresql://"),
+        str(work / "dlt"),
+    ]
     seconds, peak = run_command(argv, {**os.environ, "PYTHONWARNINGS": "ignore"}, log)
     result = json.loads(log.read_text().strip().splitlines()[-1])
     return PeerMeasure(seconds, peak, dict(replay.calls), result["rows"])
@@ -179,18 +200,27 @@ def row(m: Measure, movies: int) -> dict[str, str]:
 
 def print_table(movies: int, measures: list[Measure], peer: PeerMeasure) -> None:
     rows = [row(m, movies) for m in measures]
-    rows.append({**dict.fromkeys(rows[0], "-"), "": "dlt rest_api", "wall s": f"{peer.seconds:.1f}",
-                 "movies/s": f"{movies / peer.seconds:,.0f}", "peak MiB": f"{peer.peak_bytes / 2**20:,.0f}",
-                 "list calls": str(peer.api_calls.get("list_movies", 0)),
-                 "details calls": str(peer.api_calls.get("movie_details", 0))})
+    rows.append(
+        {
+            **dict.fromkeys(rows[0], "-"),
+            "": "dlt rest_api",
+            "wall s": f"{peer.seconds:.1f}",
+            "movies/s": f"{movies / peer.seconds:,.0f}",
+            "peak MiB": f"{peer.peak_bytes / 2**20:,.0f}",
+            "list calls": str(peer.api_calls.get("list_movies", 0)),
+            "details calls": str(peer.api_calls.get("movie_details", 0)),
+        }
+    )
     widths = {name: max(len(name), *(len(r[name]) for r in rows)) for name in rows[0]}
     print("  " + " | ".join(name.rjust(width) for name, width in widths.items()))
     for r in rows:
         print("  " + " | ".join(r[name].rjust(width) for name, width in widths.items()))
-    print("  asset s: the pages' own seconds, summed (page work). Dagster in runs: run time minus page work "
-          "(events, logs,\n  checks, steps). Outside runs: wall minus run time (interpreter, imports, instance, "
-          "discovery, run creation).\n  Dagster share: (Dagster in runs + outside runs) / wall, what is not the pages' own "
-          "work.")
+    print(
+        "  asset s: the pages' own seconds, summed (page work). Dagster in runs: run time minus page work "
+        "(events, logs,\n  checks, steps). Outside runs: wall minus run time (interpreter, imports, instance, "
+        "discovery, run creation).\n  Dagster share: (Dagster in runs + outside runs) / wall, what is not the "
+        "pages' own work."
+    )
     print(f"  dlt rows loaded: {', '.join(f'{table} {n}' for table, n in peer.rows.items())}")
 
 
@@ -201,16 +231,22 @@ def verdicts(rounds: list[tuple[PeerMeasure, list[Measure]]]) -> None:
         ratios = [first.seconds / peer.seconds for peer, first, _ in pairs]
         shares = [rerun.seconds / first.seconds for _, first, rerun in pairs]
         ratio, share = statistics.median(ratios), statistics.median(shares)
-        print(f"  pages/run {variant.pages_per_run}, each round: first sync / dlt "
-              + ", ".join(f"{r:.2f}" for r in ratios) + "; rerun / first sync " + ", ".join(f"{s:.2f}" for s in shares))
+        print(
+            f"  pages/run {variant.pages_per_run}, each round: first sync / dlt "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + "; rerun / first sync "
+            + ", ".join(f"{s:.2f}" for s in shares)
+        )
         checks = {
             f"first sync / dlt = {ratio:.2f}, median (<= {TARGET_DLT_RATIO})": ratio <= TARGET_DLT_RATIO,
             f"rerun / first sync = {share:.2f}, median (<= {TARGET_RERUN_SHARE})": share <= TARGET_RERUN_SHARE,
             "reruns make 0 details calls": all(rerun.api_calls.get("movie_details", 0) == 0 for _, _, rerun in pairs),
             "peak memory < 1 GiB": all(max(f.peak_bytes, r.peak_bytes) < TARGET_PEAK_BYTES for _, f, r in pairs),
         }
-        print(f"  pages/run {variant.pages_per_run}: "
-              + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks.items()))
+        print(
+            f"  pages/run {variant.pages_per_run}: "
+            + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks.items())
+        )
 
 
 def parse_args(argv: list[str]) -> tuple[int, int, list[int]]:
@@ -224,10 +260,12 @@ def parse_args(argv: list[str]) -> tuple[int, int, list[int]]:
 
 def main() -> None:
     rounds, movies, variants = parse_args(sys.argv[1:])
-    print(f"bench_sync: {movies} replay movies ({-(-movies // 50)} pages), no latency, {rounds} rounds, load "
-          f"average {os.getloadavg()[0]:.1f} at the start; command: YTS_API_URL=<replay> "
-          f"YTS_REQUESTS_PER_SECOND={REQUESTS_PER_SECOND} DATABASE_URL=<fresh db> DAGSTER_HOME=<fresh> "
-          f"{' '.join(['yts-pipeline', *COMMAND[1:]])} --pages-per-run N; peer: dlt rest_api (benchmarks/dlt_peer.py)")
+    print(
+        f"bench_sync: {movies} replay movies ({-(-movies // 50)} pages), no latency, {rounds} rounds, load "
+        f"average {os.getloadavg()[0]:.1f} at the start; command: YTS_API_URL=<replay> "
+        f"YTS_REQUESTS_PER_SECOND={REQUESTS_PER_SECOND} DATABASE_URL=<fresh db> DAGSTER_HOME=<fresh> "
+        f"{' '.join(['yts-pipeline', *COMMAND[1:]])} --pages-per-run N; peer: dlt rest_api (benchmarks/dlt_peer.py)"
+    )
     work = Path(tempfile.mkdtemp(prefix="yts-bench-sync-"))
     results: list[tuple[PeerMeasure, list[Measure]]] = []
     try:
@@ -237,8 +275,11 @@ def main() -> None:
                 folder.mkdir()
                 peer = measure_dlt(pg, replay, folder)
                 results.append((peer, [m for n in variants for m in measure(n, pg, replay, folder)]))
-                print(f"  round {index + 1}: dlt {peer.seconds:.1f} s, first sync {results[-1][1][0].seconds:.1f} s, "
-                      f"rerun {results[-1][1][1].seconds:.1f} s", flush=True)
+                print(
+                    f"  round {index + 1}: dlt {peer.seconds:.1f} s, first sync {results[-1][1][0].seconds:.1f} s, "
+                    f"rerun {results[-1][1][1].seconds:.1f} s",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     by_ratio = sorted(results, key=lambda result: result[1][0].seconds / result[0].seconds)

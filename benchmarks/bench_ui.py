@@ -74,8 +74,7 @@ def timed_command(argv: list[str], env: dict[str, str], log: Path) -> float:
     """Wall seconds of ``argv`` in its own session (killed as a group if this process stops first)."""
     started = time.perf_counter()
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             status = process.wait()
         finally:
@@ -92,10 +91,14 @@ def fresh_setup(name: str, pg: ScratchPostgres, api_url: str, work: Path) -> dic
     home = work / name / "dagster_home"
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text(local_dagster_yaml(home))
-    env = {**os.environ, "DATABASE_URL": pg.fresh_database(), "YTS_API_URL": api_url,
-           "YTS_REQUESTS_PER_SECOND": "0", "DAGSTER_HOME": str(home)}
-    timed_command([YTS_PIPELINE, "sync", "--skip-embeddings", "--max-pages", "1"], env,
-                  work / name / "discover.log")
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.fresh_database(),
+        "YTS_API_URL": api_url,
+        "YTS_REQUESTS_PER_SECOND": "0",
+        "DAGSTER_HOME": str(home),
+    }
+    timed_command([YTS_PIPELINE, "sync", "--skip-embeddings", "--max-pages", "1"], env, work / name / "discover.log")
     return env
 
 
@@ -123,13 +126,13 @@ class SyncMeasure:
     runs_seconds: float
 
 
-def measure_sync(pages: int, pg: ScratchPostgres, replay: ReplayServer, work: Path,
-                 movies: int) -> SyncMeasure:
+def measure_sync(pages: int, pg: ScratchPostgres, replay: ReplayServer, work: Path, movies: int) -> SyncMeasure:
     env = fresh_setup("sync", pg, replay.base_url, work)
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         since = datetime.now(UTC)
-        seconds = timed_command([YTS_PIPELINE, "sync", "--skip-embeddings", "--pages", f"2-{pages}"], env,
-                                work / "sync" / "sync.log")
+        seconds = timed_command(
+            [YTS_PIPELINE, "sync", "--skip-embeddings", "--pages", f"2-{pages}"], env, work / "sync" / "sync.log"
+        )
         count, first_start, last_end = runs_span(instance, dg.RunsFilter(created_after=since))
     assert stored_movies(env["DATABASE_URL"]) == movies, "sync did not store every movie with its details"
     return SyncMeasure(seconds, count, last_end - first_start)
@@ -149,15 +152,22 @@ class UiMeasure:
     pages_as_one_run: float
 
 
-def backfill(port: int, keys: list[str], services: Services, instance: dg.DagsterInstance,
-             assets: list[str] = SYNC_ASSETS, timeout: float = BACKFILL_TIMEOUT) -> tuple[str, float, float]:
+def backfill(
+    port: int,
+    keys: list[str],
+    services: Services,
+    instance: dg.DagsterInstance,
+    assets: list[str] = SYNC_ASSETS,
+    timeout: float = BACKFILL_TIMEOUT,
+) -> tuple[str, float, float]:
     """The backfill launched as the dialog does; (its id, the launch time, its end time)."""
     launched = time.time()
     backfill_id = launch_backfill(port, keys, assets)
     [status] = wait_for_backfills(port, [backfill_id], services.started, timeout)
     if status.get("status") not in SUCCEEDED:
-        raise RuntimeError(f"backfill {status}\n{run_failures(instance)}\n"
-                           + "\n".join(service.tail() for service in services.started))
+        raise RuntimeError(
+            f"backfill {status}\n{run_failures(instance)}\n" + "\n".join(service.tail() for service in services.started)
+        )
     _, ended = backfill_end(port, backfill_id)
     return backfill_id, launched, ended
 
@@ -191,9 +201,18 @@ def measure_ui(pages: int, pg: ScratchPostgres, replay: ReplayServer, work: Path
             if wait_for_run(port, range_run, timeout=600) != "SUCCESS":
                 raise RuntimeError(f"the range run {range_run} failed\n{run_failures(instance)}")
             pages_as_one_run = run_phases(instance, range_run).ended - clicked_range
-            return UiMeasure(launched, first_start - launched, count, last_end - first_start,
-                             completed - launched, one_page.ended - clicked, dialog.job, one_page,
-                             run_phases(instance, first_run.dagster_run.run_id), pages_as_one_run)
+            return UiMeasure(
+                launched,
+                first_start - launched,
+                count,
+                last_end - first_start,
+                completed - launched,
+                one_page.ended - clicked,
+                dialog.job,
+                one_page,
+                run_phases(instance, first_run.dagster_run.run_id),
+                pages_as_one_run,
+            )
     finally:
         services.close()
 
@@ -207,25 +226,41 @@ def print_tables(pages: int, sync: SyncMeasure, ui: UiMeasure) -> None:
     rows = [
         (f"sync --skip-embeddings --pages 2-{pages}: command wall", f"{sync.seconds:.1f} s", "baseline", ""),
         (f"  its {sync.runs} in-process runs, first start -> last end", f"{sync.runs_seconds:.1f} s", "", ""),
-        ("backfill: launch -> first run enqueued (backfill daemon)",
-         f"{ui.backfill_phases.created - ui.launched:.1f} s", "", ""),
+        (
+            "backfill: launch -> first run enqueued (backfill daemon)",
+            f"{ui.backfill_phases.created - ui.launched:.1f} s",
+            "",
+            "",
+        ),
         ("backfill: launch -> first run starts", f"{ui.first_run_wait:.1f} s", "", ""),
-        (f"backfill: its {ui.runs} runs, first start -> last end",
-         f"{ui.runs_seconds:.1f} s ({ratio:.2f}x sync)",
-         f"<= {TARGET_RUNS_RATIO}x sync", verdict(ratio <= TARGET_RUNS_RATIO)),
-        ("backfill: launch -> COMPLETED", f"{ui.completed:.1f} s ({ui.completed / sync.seconds:.2f}x sync)",
-         "", ""),
-        (f"one page ({AGAIN_PAGE}, job {ui.one_page_job}): click -> run end", f"{ui.one_page:.1f} s",
-         f"<= {TARGET_ONE_PAGE_SECONDS:g} s", verdict(ui.one_page <= TARGET_ONE_PAGE_SECONDS)),
-        (f"pages {RANGE[0]}-{RANGE[1]} as one run ({RANGE_JOB} Launchpad, range tags): click -> run end",
-         f"{ui.pages_as_one_run:.1f} s", "", ""),
+        (
+            f"backfill: its {ui.runs} runs, first start -> last end",
+            f"{ui.runs_seconds:.1f} s ({ratio:.2f}x sync)",
+            f"<= {TARGET_RUNS_RATIO}x sync",
+            verdict(ratio <= TARGET_RUNS_RATIO),
+        ),
+        ("backfill: launch -> COMPLETED", f"{ui.completed:.1f} s ({ui.completed / sync.seconds:.2f}x sync)", "", ""),
+        (
+            f"one page ({AGAIN_PAGE}, job {ui.one_page_job}): click -> run end",
+            f"{ui.one_page:.1f} s",
+            f"<= {TARGET_ONE_PAGE_SECONDS:g} s",
+            verdict(ui.one_page <= TARGET_ONE_PAGE_SECONDS),
+        ),
+        (
+            f"pages {RANGE[0]}-{RANGE[1]} as one run ({RANGE_JOB} Launchpad, range tags): click -> run end",
+            f"{ui.pages_as_one_run:.1f} s",
+            "",
+            "",
+        ),
     ]
     print_rows(("figure", "measured", "target", ""), rows)
     print()
     click = ui.one_page_phases.created - (ui.one_page_phases.ended - ui.one_page)
     phases = [("click -> run enqueued (dialog queries, launch)", f"{click:.2f}", "")]
-    phases += [(name, f"{one:.2f}", f"{first:.2f}")
-               for (name, one), (_, first) in zip(ui.one_page_phases.phases, ui.backfill_phases.phases)]
+    phases += [
+        (name, f"{one:.2f}", f"{first:.2f}")
+        for (name, one), (_, first) in zip(ui.one_page_phases.phases, ui.backfill_phases.phases)
+    ]
     print_rows(("where a run's time goes (s)", "one page", "backfill's 1st run"), phases)
     for label, run in (("one page", ui.one_page_phases), ("backfill's 1st run", ui.backfill_phases)):
         print(f"  steps of {label} (work, s): " + ", ".join(f"{key} {work:.2f}" for key, work in run.steps))
@@ -241,9 +276,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped benchmark still cleans up
     movies = int(sys.argv[1]) if len(sys.argv) > 1 else 2500
     pages = -(-movies // MOVIES_PER_PAGE)
-    print(f"bench_ui: {movies} replay movies ({pages} pages), no latency, YTS_REQUESTS_PER_SECOND=0; "
-          f"load average {os.getloadavg()[0]:.1f} at the start; both paths store page 1 first "
-          "(sync --max-pages 1)", flush=True)
+    print(
+        f"bench_ui: {movies} replay movies ({pages} pages), no latency, YTS_REQUESTS_PER_SECOND=0; "
+        f"load average {os.getloadavg()[0]:.1f} at the start; both paths store page 1 first "
+        "(sync --max-pages 1)",
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="yts-bench-ui-"))
     try:
         with ScratchPostgres() as pg, ReplayServer(Catalog.synthetic(movies, seed=5)) as replay:

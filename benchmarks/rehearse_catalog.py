@@ -73,12 +73,16 @@ def render_times(port: int, pages: int, run_id: str) -> list[tuple[str, float]]:
     from playwright.sync_api import sync_playwright
 
     base = f"http://{HOST}:{port}"
-    views = [("asset graph (the page assets' group)", f"/locations/{LOCATION}/asset-groups/{GROUP}",
-              "100% filled"),
-             ("asset page (movies)", "/assets/movies", "Latest materialization"),
-             (f"partitions view (movies, {pages} partitions)", "/assets/movies?view=partitions",
-              re.compile(rf"Materialized \(({pages}|{pages:,})\)")),
-             ("a backfill run's log", f"/runs/{run_id}", "RUN_SUCCESS")]
+    views = [
+        ("asset graph (the page assets' group)", f"/locations/{LOCATION}/asset-groups/{GROUP}", "100% filled"),
+        ("asset page (movies)", "/assets/movies", "Latest materialization"),
+        (
+            f"partitions view (movies, {pages} partitions)",
+            "/assets/movies?view=partitions",
+            re.compile(rf"Materialized \(({pages}|{pages:,})\)"),
+        ),
+        ("a backfill run's log", f"/runs/{run_id}", "RUN_SUCCESS"),
+    ]
     times = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -127,8 +131,7 @@ def ui_stages(env: dict[str, str], pages: int, work: Path, stages: list) -> list
         record(stages, "webserver and daemon up, daemons healthy", time.perf_counter() - started)
         keys = [f"{page:05d}" for page in range(1, pages + 1)]
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-            backfill_id, launched, completed = backfill(port, keys[1:], services, instance,
-                                                        timeout=BACKFILL_TIMEOUT)
+            backfill_id, launched, completed = backfill(port, keys[1:], services, instance, timeout=BACKFILL_TIMEOUT)
             record(stages, f"backfill of pages 2-{pages}: fetch, save, details", completed - launched)
             _, launched, completed = backfill(port, keys, services, instance, EMBEDDINGS, BACKFILL_TIMEOUT)
             record(stages, f"backfill of pages 1-{pages}: embeddings", completed - launched)
@@ -152,8 +155,12 @@ def rehearse(movies: int, pages: int, pg: ScratchPostgres, work: Path) -> dict:
     finally:
         stop_group(replay)
     assert stored_movies(env["DATABASE_URL"]) == movies, "the rehearsal did not store every movie"
-    return {"stages": stages, "renders": renders, "dagster_bytes": folder_bytes(Path(env["DAGSTER_HOME"])),
-            "database_bytes": database_bytes(env["DATABASE_URL"])}
+    return {
+        "stages": stages,
+        "renders": renders,
+        "dagster_bytes": folder_bytes(Path(env["DAGSTER_HOME"])),
+        "database_bytes": database_bytes(env["DATABASE_URL"]),
+    }
 
 
 def print_report(result: dict) -> None:
@@ -163,24 +170,33 @@ def print_report(result: dict) -> None:
     print("\n  headless Chromium view | s to show it")
     for name, seconds in result["renders"]:
         print(f"  {name} | {seconds:.1f}")
-    print(f"\n  Dagster's storage (DAGSTER_HOME) afterwards: {result['dagster_bytes'] / 2**20:,.1f} MiB; "
-          f"the database: {result['database_bytes'] / 2**20:,.1f} MiB")
+    print(
+        f"\n  Dagster's storage (DAGSTER_HOME) afterwards: {result['dagster_bytes'] / 2**20:,.1f} MiB; "
+        f"the database: {result['database_bytes'] / 2**20:,.1f} MiB"
+    )
 
 
 def print_memory(peaks: Peaks) -> None:
-    print(f"\n  process (role) | processes | peak RSS of one, MiB | peak RSS of all at once, MiB  "
-          f"(sampled every {INTERVAL} s: a shorter peak can be missed)")
+    print(
+        f"\n  process (role) | processes | peak RSS of one, MiB | peak RSS of all at once, MiB  "
+        f"(sampled every {INTERVAL} s: a shorter peak can be missed)"
+    )
     for name in sorted(peaks.single, key=lambda n: -peaks.together[n]):
-        print(f"  {name} | {len(peaks.pids[name])} | {peaks.single[name] / 2**20:,.0f} | "
-              f"{peaks.together[name] / 2**20:,.0f}")
+        print(
+            f"  {name} | {len(peaks.pids[name])} | {peaks.single[name] / 2**20:,.0f} | "
+            f"{peaks.together[name] / 2**20:,.0f}"
+        )
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped rehearsal still cleans up
     movies = int(sys.argv[1]) if len(sys.argv) > 1 else 75_000
     pages = -(-movies // MOVIES_PER_PAGE)
-    print(f"rehearse_catalog: {movies:,} replay movies ({pages:,} pages) through the UI path; load average "
-          f"{os.getloadavg()[0]:.1f} at the start", flush=True)
+    print(
+        f"rehearse_catalog: {movies:,} replay movies ({pages:,} pages) through the UI path; load average "
+        f"{os.getloadavg()[0]:.1f} at the start",
+        flush=True,
+    )
     work, sampler = Path(tempfile.mkdtemp(prefix="yts-rehearse-")), MemorySampler()
     try:
         with ScratchPostgres() as pg, sampler:

@@ -80,8 +80,7 @@ def download_page(client: YtsClient, page: int, limit: int) -> PageDownload:
         for _ in range(EMPTY_PAGE_REFETCHES):
             if answer.movies or answer.rejected or (page - 1) * limit >= answer.movie_count:
                 break
-            log.warning("page %d came back empty although movie_count=%d; fetching it again", page,
-                        answer.movie_count)
+            log.warning("page %d came back empty although movie_count=%d; fetching it again", page, answer.movie_count)
             answer = client.list_page(page, limit=limit)
         else:
             if not answer.movies and not answer.rejected and (page - 1) * limit < answer.movie_count:
@@ -99,8 +98,14 @@ def store_page(db: DatabaseManager, download: PageDownload, started: float) -> P
 
 
 def _report(page: int, answer: ListPage, started: float, retries: int, **extra: Any) -> PageReport:
-    return PageReport(page=page, listed=len(answer.movies), rejected=[str(r) for r in answer.rejected],
-                      api_retries=retries, seconds=time.monotonic() - started, **extra)
+    return PageReport(
+        page=page,
+        listed=len(answer.movies),
+        rejected=[str(r) for r in answer.rejected],
+        api_retries=retries,
+        seconds=time.monotonic() - started,
+        **extra,
+    )
 
 
 def load_page(db: DatabaseManager, page: int) -> tuple[ListPage, str]:
@@ -155,8 +160,9 @@ class DetailsDownload:
     retries: int
 
 
-def download_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh: bool = False,
-                     skip: Iterable[int] = ()) -> DetailsDownload:
+def download_details(
+    client: YtsClient, db: DatabaseManager, page: int, *, refresh: bool = False, skip: Iterable[int] = ()
+) -> DetailsDownload:
     """The details calls of a page: its listed movies that need details, less ``skip`` (in hand already)."""
     before, skip = client.stats.snapshot(), set(skip)
     with db.get_session() as session:
@@ -166,10 +172,12 @@ def download_details(client: YtsClient, db: DatabaseManager, page: int, *, refre
     return DetailsDownload(page, listed, wanted, outcomes, client.stats.since(before)["retries"])
 
 
-def details_ahead(client: YtsClient, db: DatabaseManager, pages: list[int], *,
-                  refresh: bool = False) -> OneAhead[DetailsDownload]:
+def details_ahead(
+    client: YtsClient, db: DatabaseManager, pages: list[int], *, refresh: bool = False
+) -> OneAhead[DetailsDownload]:
     """``download_details`` for ``pages`` one page ahead: a page's calls go out while the page before is
     saved, so the rate limit stays busy; a movie the page before had in hand is not asked for twice."""
+
     def download(page: int, previous: DetailsDownload | None) -> DetailsDownload:
         return download_details(client, db, page, refresh=refresh, skip=previous.wanted if previous else ())
 
@@ -192,8 +200,9 @@ def save_details(db: DatabaseManager, download: DetailsDownload, started: float)
     with db.get_session() as session:
         page_store.store_raw_details(session, answers)
     result = db.save_movies(records, seen=False)
-    failed.update({int(r.external_id): f"{r.field} {r.reason}" for r in result.rejected
-                   if str(r.external_id).isdigit()})
+    failed.update(
+        {int(r.external_id): f"{r.field} {r.reason}" for r in result.rejected if str(r.external_id).isdigit()}
+    )
     db.record_details_failure(failed)
     if download.wanted:
         with db.get_session() as session:
@@ -202,10 +211,16 @@ def save_details(db: DatabaseManager, download: DetailsDownload, started: float)
         log.warning("page %d: details of movie %d failed, kept its list record: %s", page, movie_id, error)
     listed = download.listed
     return PageReport(
-        page=page, listed=len(listed), new=len(result.created), changed=len(result.updated),
+        page=page,
+        listed=len(listed),
+        new=len(result.created),
+        changed=len(result.updated),
         unchanged=len(listed) - len(result.created) - len(result.updated),
-        details_calls=len(download.wanted), details_failed=failed, rows_written=result.rows_written,
-        api_retries=download.retries, seconds=time.monotonic() - started,
+        details_calls=len(download.wanted),
+        details_failed=failed,
+        rows_written=result.rows_written,
+        api_retries=download.retries,
+        seconds=time.monotonic() - started,
     )
 
 
@@ -228,8 +243,9 @@ class SweepReport:
     lookups: int = 0
 
 
-def sweep(db: DatabaseManager, client: YtsClient | None = None, *, limit: int,
-          max_page_age: timedelta = timedelta(hours=24)) -> SweepReport:
+def sweep(
+    db: DatabaseManager, client: YtsClient | None = None, *, limit: int, max_page_age: timedelta = timedelta(hours=24)
+) -> SweepReport:
     """Tombstone movies the API no longer lists, and revive those that came back.
 
     Acts only when every page the catalog needs (from the latest ``movie_count``) was fetched within
@@ -260,8 +276,14 @@ def sweep(db: DatabaseManager, client: YtsClient | None = None, *, limit: int,
         oldest = min(have[p] for p in needed)
         if oldest < datetime.now(UTC) - max_page_age:
             stale = [p for p in needed if have[p] < datetime.now(UTC) - max_page_age]
-            return SweepReport(len(needed), 0, [], [], f"{len(stale)} pages were fetched more than "
-                               f"{max_page_age} ago, e.g. {stale[:5]}; sync every page first")
+            return SweepReport(
+                len(needed),
+                0,
+                [],
+                [],
+                f"{len(stale)} pages were fetched more than "
+                f"{max_page_age} ago, e.g. {stale[:5]}; sync every page first",
+            )
         listed = {i for ids in page_store.page_external_ids(session, needed).values() for i in ids}
         vanished = unlisted_movies(session, listed)
     report = SweepReport(len(needed), len(listed), [], [])
@@ -282,15 +304,20 @@ def _confirm_gone(client: YtsClient, vanished: list[Unlisted], limit: int, repor
         try:
             found = _listed_by_search(client, movie, limit, report)
         except YtsApiError as exc:
-            log.warning("sweep: could not look up %d vanished movies (%s); they stay as they are until the next "
-                        "sweep", len(vanished) - index, exc)
+            log.warning(
+                "sweep: could not look up %d vanished movies (%s); they stay as they are until the next sweep",
+                len(vanished) - index,
+                exc,
+            )
             report.unconfirmed.extend(m.external_id for m in vanished[index:])
             break
         if found is None:
             report.unconfirmed.append(movie.external_id)
         elif found:
-            log.info("sweep: movie %d is on no stored page but still listed (it moved pages during the read)",
-                     movie.external_id)
+            log.info(
+                "sweep: movie %d is on no stored page but still listed (it moved pages during the read)",
+                movie.external_id,
+            )
             report.still_listed.append(movie.external_id)
         else:
             gone.append(movie.external_id)

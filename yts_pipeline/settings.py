@@ -76,18 +76,22 @@ def parse_database_url(raw: str) -> str:
 
     scheme = raw.partition("://")[0] if "://" in raw else None
     if scheme == "postgres":
-        raw = "postgresql" + raw[len("postgres"):]
+        raw = "postgresql" + raw[len("postgres") :]
         scheme = "postgresql"
     if scheme is None or scheme.split("+")[0] != "postgresql":
         shown = f"starts with {scheme + '://'!r}" if scheme else "has no scheme"
-        raise SettingsError(f"DATABASE_URL {shown}: it must be a Postgres URL such as "
-                            "postgresql+psycopg2://user:password@host:5432/dbname (or unset it for the embedded one)")
+        raise SettingsError(
+            f"DATABASE_URL {shown}: it must be a Postgres URL such as "
+            "postgresql+psycopg2://user:password@host:5432/dbname (or unset it for the embedded one)"
+        )
     try:
         make_url(raw)
     except Exception:
-        raise SettingsError("DATABASE_URL cannot be parsed: expected "
-                            "postgresql+psycopg2://user:password@host:5432/dbname (quote special characters "
-                            "of the password with %XX)") from None
+        raise SettingsError(
+            "DATABASE_URL cannot be parsed: expected "
+            "postgresql+psycopg2://user:password@host:5432/dbname (quote special characters "
+            "of the password with %XX)"
+        ) from None
     return raw
 
 
@@ -219,11 +223,12 @@ class ServeSettings:
         origins = _env_list("SERVE_CORS_ORIGINS")
         for origin in origins:
             if origin != "*" and (not origin.startswith(("http://", "https://")) or origin.endswith("/")):
-                raise SettingsError(f"SERVE_CORS_ORIGINS entry {origin!r} must be * or an origin like "
-                                    "https://example.org (scheme and host, no trailing slash)")
+                raise SettingsError(
+                    f"SERVE_CORS_ORIGINS entry {origin!r} must be * or an origin like "
+                    "https://example.org (scheme and host, no trailing slash)"
+                )
         return cls(
             cors_origins=origins,
-            statement_timeout_seconds=_env_float("SERVE_STATEMENT_TIMEOUT", cls.statement_timeout_seconds,
-                                                 minimum=0.1),
+            statement_timeout_seconds=_env_float("SERVE_STATEMENT_TIMEOUT", cls.statement_timeout_seconds, minimum=0.1),
             query_cache=_env_int("SERVE_QUERY_CACHE", cls.query_cache),
         )

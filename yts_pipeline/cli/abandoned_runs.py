@@ -36,13 +36,18 @@ def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     import dagster as dg
 
     released = []
-    runs = instance.get_runs(filters=dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED], tags={HOST_TAG: socket.gethostname()}))
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED], tags={HOST_TAG: socket.gethostname()}
+        )
+    )
     for run in runs:
         if _still_running(run.tags):
             continue
-        instance.report_run_failed(run, f"the process that ran it (pid {run.tags.get(PID_TAG)}) is gone, "
-                                        "probably killed; its pool slots are freed")
+        instance.report_run_failed(
+            run,
+            f"the process that ran it (pid {run.tags.get(PID_TAG)}) is gone, probably killed; its pool slots are freed",
+        )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(run.run_id)
     return released

@@ -29,8 +29,10 @@ def point_dg_at_default_instance(home: Path, checkout: Path | None = None) -> Pa
     lines = env_file.read_text().splitlines() if env_file.exists() else []
     if any(line.split("=", 1)[0].strip().removeprefix("export ").strip() == "DAGSTER_HOME" for line in lines):
         return None
-    lines += ["# The Dagster instance of `yts-pipeline sync` / `ui`, for dg commands (written by yts-pipeline).",
-              f"DAGSTER_HOME=${{DAGSTER_HOME:-{home}}}"]
+    lines += [
+        "# The Dagster instance of `yts-pipeline sync` / `ui`, for dg commands (written by yts-pipeline).",
+        f"DAGSTER_HOME=${{DAGSTER_HOME:-{home}}}",
+    ]
     try:
         env_file.write_text("\n".join(lines) + "\n")
     except OSError:

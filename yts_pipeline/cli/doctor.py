@@ -36,7 +36,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def _print_stats(stats: dict) -> None:
     print(f"movies:            {stats['movies']:>9,}  ({stats['movies_removed']:,} removed)")
-    print(f"  with details:    {stats['movies_with_details']:>9,}  ({stats['details_failures']:,} failed, retried next run)")
+    print(
+        f"  with details:    {stats['movies_with_details']:>9,}  "
+        f"({stats['details_failures']:,} failed, retried next run)"
+    )
     print(f"  embedded:        {stats['embeddings']:>9,}  ({stats['embedding_coverage']:.1%})")
     print(f"  added last hour: {stats['added_last_hour']:>9,}")
     print(f"genres:            {stats['genres']:>9,}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-OFFLINE_HINT = ("check the network or the proxy (HTTPS_PROXY), point YTS_API_URL at a host that answers, "
-                "or work offline: `make replay` and the README's offline walkthrough")
+OFFLINE_HINT = (
+    "check the network or the proxy (HTTPS_PROXY), point YTS_API_URL at a host that answers, "
+    "or work offline: `make replay` and the README's offline walkthrough"
+)
 
 
 def explain(exc: BaseException) -> tuple[str, int] | None:
@@ -24,8 +26,11 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), 1
     if isinstance(exc, YtsApiError):
         tries = f"{exc.attempts} attempt{'s' if exc.attempts != 1 else ''}"
-        return (f"the YTS API did not answer ({exc.endpoint} {exc.where}, {tries} on {', '.join(exc.hosts)}): "
-                f"{exc.summary}. To fix: {OFFLINE_HINT}", 2)
+        return (
+            f"the YTS API did not answer ({exc.endpoint} {exc.where}, {tries} on {', '.join(exc.hosts)}): "
+            f"{exc.summary}. To fix: {OFFLINE_HINT}",
+            2,
+        )
     if isinstance(exc, (SettingsError, DatabaseError, EmbeddedPostgresError, InstanceError, UsageError)):
         return str(exc), 2
     if isinstance(exc, OperationalError):

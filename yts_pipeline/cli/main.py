@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from yts_pipeline.cli import doctor, pipeline, search
 from yts_pipeline.cli.errors import explain
 
-DESCRIPTION = ("Mirror the YTS movie catalog into PostgreSQL with Dagster, keep it in sync, and search it. "
-               "Every setting is an environment variable (see docs/configuration.md).")
+DESCRIPTION = (
+    "Mirror the YTS movie catalog into PostgreSQL with Dagster, keep it in sync, and search it. "
+    "Every setting is an environment variable (see docs/configuration.md)."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     logging.getLogger("yts_pipeline").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.handler(args)

@@ -31,10 +31,18 @@ def cmd_sync(args: argparse.Namespace) -> int:
     home = prepare_local_instance()
     env_file = point_dg_at_default_instance(home)
     if env_file is not None:
-        print(f"dg commands in {env_file.parent} use this instance too (DAGSTER_HOME written to {env_file})",
-              file=sys.stderr)
-    totals = run_sync(home=home, pages=pages, max_pages=args.max_pages, refresh=args.refresh,
-                      skip_embeddings=args.skip_embeddings, pages_per_run=args.pages_per_run or PAGES_PER_RUN)
+        print(
+            f"dg commands in {env_file.parent} use this instance too (DAGSTER_HOME written to {env_file})",
+            file=sys.stderr,
+        )
+    totals = run_sync(
+        home=home,
+        pages=pages,
+        max_pages=args.max_pages,
+        refresh=args.refresh,
+        skip_embeddings=args.skip_embeddings,
+        pages_per_run=args.pages_per_run or PAGES_PER_RUN,
+    )
     print_summary(totals, time.monotonic() - started)
     return 1 if totals.failed_pages or totals.failed_checks else 0
 
@@ -45,8 +53,10 @@ def check_port_free(host: str, port: int, likely: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}): {likely} may be running there; "
-                             "stop it or pass --port") from None
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): {likely} may be running there; "
+                "stop it or pass --port"
+            ) from None
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -56,8 +66,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     checkout = project_checkout()
     if checkout is None:
-        raise UsageError("the UI runs from the project checkout (dg reads its pyproject.toml): "
-                         "clone the repository and `pip install -e .` it, then run `make run` there")
+        raise UsageError(
+            "the UI runs from the project checkout (dg reads its pyproject.toml): "
+            "clone the repository and `pip install -e .` it, then run `make run` there"
+        )
     check_port_free(args.host, args.port, "another Dagster UI")
     home = prepare_local_instance()
     point_dg_at_default_instance(home)
@@ -75,8 +87,15 @@ def cmd_replay_api(args: argparse.Namespace) -> int:
     """Serve a synthetic (or recorded) catalog the way the YTS API does, for offline runs and tests."""
     from yts_pipeline.yts.replay import serve_forever
 
-    serve_forever(host=args.host, port=args.port, movies=args.movies, seed=args.seed,
-                  latency_ms=args.latency_ms, fault_rate=args.fault_rate, catalog_files=args.catalog or None)
+    serve_forever(
+        host=args.host,
+        port=args.port,
+        movies=args.movies,
+        seed=args.seed,
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        catalog_files=args.catalog or None,
+    )
     return 0
 
 
@@ -91,14 +110,19 @@ def positive_int(raw: str) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    sync = add_command(sub, "sync", "run the pipeline headless on the local Dagster instance (or DAGSTER_HOME)",
-                       cmd_sync)
+    sync = add_command(
+        sub, "sync", "run the pipeline headless on the local Dagster instance (or DAGSTER_HOME)", cmd_sync
+    )
     sync.add_argument("--pages", metavar="A-B", help="only these pages (default: every page, then a full sweep)")
     sync.add_argument("--max-pages", type=positive_int, metavar="N", help="at most N pages")
     sync.add_argument("--refresh", action="store_true", help="fetch details again for movies that have them")
     sync.add_argument("--skip-embeddings", action="store_true", help="do not compute embeddings")
-    sync.add_argument("--pages-per-run", type=positive_int, metavar="N",
-                      help="pages per Dagster run (default: as many as a backfill batches, 25)")
+    sync.add_argument(
+        "--pages-per-run",
+        type=positive_int,
+        metavar="N",
+        help="pages per Dagster run (default: as many as a backfill batches, 25)",
+    )
 
     ui = add_command(sub, "ui", "start the Dagster UI and daemon (dg dev) on the local instance", cmd_ui)
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")

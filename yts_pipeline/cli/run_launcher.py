@@ -16,6 +16,7 @@ import socket
 
 import psutil
 from dagster import DagsterEventType, DefaultRunLauncher
+
 # A run launcher's health check is typed only in dagster._core (Dagster exports DefaultRunLauncher, not what
 # its hooks take and return); unit/test_dagster_internals.py fails when one of these names changes.
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
@@ -43,7 +44,9 @@ class MonitoredRunLauncher(DefaultRunLauncher):
         host = run.tags.get(WORKER_HOST_TAG)
         if host != socket.gethostname():
             # Launched elsewhere (another host, or a code server this launcher did not start): a pid says nothing.
-            return CheckRunHealthResult(WorkerStatus.RUNNING, f"run process on {host or 'an unknown host'}: not checked")
+            return CheckRunHealthResult(
+                WorkerStatus.RUNNING, f"run process on {host or 'an unknown host'}: not checked"
+            )
         started = self._instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_START)
         if not started or started[-1].dagster_event is None or started[-1].dagster_event.pid is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "the run has not reported its process yet")
@@ -57,7 +60,6 @@ def _alive_since(pid: int, timestamp: float) -> bool:
     """Whether process ``pid`` runs and was already running at ``timestamp`` (so it is not a reused pid)."""
     try:
         process = psutil.Process(pid)
-        return (process.status() != psutil.STATUS_ZOMBIE
-                and process.create_time() <= timestamp + PID_REUSE_SLACK_SECONDS)
+        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= timestamp + PID_REUSE_SLACK_SECONDS
     except psutil.Error:
         return False

@@ -14,12 +14,17 @@ from yts_pipeline.cli.pipeline import check_port_free, positive_int
 def _filters(args: argparse.Namespace):
     from yts_pipeline.search.queries import Filters
 
-    return Filters(genre=args.genre, year_from=args.year_from, year_to=args.year_to,
-                   min_rating=args.min_rating, quality=args.quality)
+    return Filters(
+        genre=args.genre,
+        year_from=args.year_from,
+        year_to=args.year_to,
+        min_rating=args.min_rating,
+        quality=args.quality,
+    )
 
 
 def _clip(value: str, width: int) -> str:
-    return value if len(value) <= width else value[:width - 1] + "…"
+    return value if len(value) <= width else value[: width - 1] + "…"
 
 
 def print_results(results: list, as_json: bool) -> None:
@@ -31,15 +36,25 @@ def print_results(results: list, as_json: bool) -> None:
     if not results:
         print("no movie matches")
         return
-    rows = [(_clip(r.title, 48), str(r.year or ""), "" if r.rating is None else f"{r.rating:.1f}",
-             _clip(", ".join(r.genres), 36), r.best_quality or "", f"{r.score:.4f}") for r in results]
+    rows = [
+        (
+            _clip(r.title, 48),
+            str(r.year or ""),
+            "" if r.rating is None else f"{r.rating:.1f}",
+            _clip(", ".join(r.genres), 36),
+            r.best_quality or "",
+            f"{r.score:.4f}",
+        )
+        for r in results
+    ]
     header = ("title", "year", "rating", "genres", "quality", "score")
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     right = {1, 2, 5}  # numbers
 
     def line(row: tuple[str, ...]) -> str:
-        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
     print(line(header))
     for result, row in zip(results, rows):
@@ -112,27 +127,46 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     search = add_command(sub, "search", "find movies by what they are about (semantic + keyword)", cmd_search)
     search.add_argument("text", help="what to look for, in plain words")
-    search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
-                        help="hybrid (default: keyword and semantic ranks fused), semantic or keyword")
+    search.add_argument(
+        "--mode",
+        choices=SEARCH_MODES,
+        default="hybrid",
+        help="hybrid (default: keyword and semantic ranks fused), semantic or keyword",
+    )
     _add_filters(search)
 
-    similar = add_command(sub, "similar", "movies most like one movie (more like this), with the reasons",
-                          cmd_similar)
+    similar = add_command(sub, "similar", "movies most like one movie (more like this), with the reasons", cmd_similar)
     similar.add_argument("movie", help="a YTS id, an IMDb code (tt...) or a title")
     _add_filters(similar)
 
-    recommend = add_command(sub, "recommend", "movies like the ones you liked and unlike the ones you did not",
-                            cmd_recommend)
-    recommend.add_argument("--liked", action="append", required=True, metavar="MOVIE",
-                           help="a movie you liked: YTS id, IMDb code (tt...) or title; repeat for more")
-    recommend.add_argument("--disliked", action="append", default=[], metavar="MOVIE",
-                           help="a movie you did not like (same forms); repeat for more")
+    recommend = add_command(
+        sub, "recommend", "movies like the ones you liked and unlike the ones you did not", cmd_recommend
+    )
+    recommend.add_argument(
+        "--liked",
+        action="append",
+        required=True,
+        metavar="MOVIE",
+        help="a movie you liked: YTS id, IMDb code (tt...) or title; repeat for more",
+    )
+    recommend.add_argument(
+        "--disliked",
+        action="append",
+        default=[],
+        metavar="MOVIE",
+        help="a movie you did not like (same forms); repeat for more",
+    )
     _add_filters(recommend)
 
-    export = add_command(sub, "export-model", "export the embedding model once for the fast (OpenVINO) backend",
-                         cmd_export_model)
-    export.add_argument("--model", metavar="PATH", help="a local sentence-transformers model folder "
-                        "(default: EMBEDDING_MODEL, else the packaged all-MiniLM-L6-v2)")
+    export = add_command(
+        sub, "export-model", "export the embedding model once for the fast (OpenVINO) backend", cmd_export_model
+    )
+    export.add_argument(
+        "--model",
+        metavar="PATH",
+        help="a local sentence-transformers model folder "
+        "(default: EMBEDDING_MODEL, else the packaged all-MiniLM-L6-v2)",
+    )
 
     serve = add_command(sub, "serve", "serve the web page and the JSON API (docs at /docs)", cmd_serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")

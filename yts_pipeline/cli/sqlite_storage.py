@@ -53,7 +53,8 @@ class _Engines:
             engine = self._engines.get(url)
             if engine is None:
                 engine = self._engines[url] = create_engine(
-                    url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+                    url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+                )
                 while len(self._engines) > KEPT_ENGINES:
                     self._engines.popitem(last=False)[1].dispose()
             self._engines.move_to_end(url)

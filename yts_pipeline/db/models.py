@@ -8,11 +8,11 @@ from typing import Any
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Boolean,
     Computed,
     DateTime,
-    DDL,
     Double,
     ForeignKey,
     Index,
@@ -113,8 +113,9 @@ class MovieGenre(Base):
     __tablename__ = "movie_genres"
 
     movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True)
-    genre_id: Mapped[int] = mapped_column(Integer, ForeignKey("genres.id", ondelete="CASCADE"),
-                                          primary_key=True, index=True)
+    genre_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("genres.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Cast(Base):
@@ -177,8 +178,14 @@ class _MovieVector:
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:
-        return (Index(f"ix_{cls.__tablename__}_embedding_hnsw", "embedding", postgresql_using="hnsw",
-                      postgresql_ops={"embedding": "vector_cosine_ops"}),)
+        return (
+            Index(
+                f"ix_{cls.__tablename__}_embedding_hnsw",
+                "embedding",
+                postgresql_using="hnsw",
+                postgresql_ops={"embedding": "vector_cosine_ops"},
+            ),
+        )
 
 
 class MovieEmbedding(_MovieVector, Base):
@@ -265,6 +272,15 @@ class SyncedPage(Base):
     updated_at: Mapped[datetime] = _now()
 
 
-MOVIE_TABLES = ("movies", "genres", "movie_genres", "casts", "movie_casts", "torrents", "movie_embeddings",
-                "movie_plot_embeddings", "movie_neighbours")
+MOVIE_TABLES = (
+    "movies",
+    "genres",
+    "movie_genres",
+    "casts",
+    "movie_casts",
+    "torrents",
+    "movie_embeddings",
+    "movie_plot_embeddings",
+    "movie_neighbours",
+)
 ALL_TABLES = (*MOVIE_TABLES, "raw_list_pages", "raw_movie_details", "synced_pages")

@@ -21,15 +21,19 @@ from yts_pipeline.yts.parsing import clean_document, storable_json
 _HOST = re.compile(r"https?://[^/\"]+")
 # The YTS id of a listed movie object ``m`` as parsing reads it: a whole JSON number (``12``, ``12.0``) or a
 # string of digits (``" 12 "``); NULL for anything else (parsing rejects that movie).
-LISTED_ID = ("CASE WHEN jsonb_typeof(m->'id') = 'number' AND (m->>'id') ~ '^[0-9]{1,18}(\\.0+)?$' "
-             "THEN (m->>'id')::numeric::bigint "
-             "WHEN jsonb_typeof(m->'id') = 'string' AND (m->>'id') ~ '^\\s*\\+?[0-9]{1,18}\\s*$' "
-             "THEN (m->>'id')::bigint END")
+LISTED_ID = (
+    "CASE WHEN jsonb_typeof(m->'id') = 'number' AND (m->>'id') ~ '^[0-9]{1,18}(\\.0+)?$' "
+    "THEN (m->>'id')::numeric::bigint "
+    "WHEN jsonb_typeof(m->'id') = 'string' AND (m->>'id') ~ '^\\s*\\+?[0-9]{1,18}\\s*$' "
+    "THEN (m->>'id')::bigint END"
+)
 VECTOR_TABLES = (MovieEmbedding.__tablename__, MoviePlotEmbedding.__tablename__)  # a movie needs one in each
 # Every movie object of the stored pages in :pages, in page order: (page, position n, YTS id or NULL).
-LISTED = (f"SELECT p.page, e.n, {LISTED_ID} AS id FROM raw_list_pages p, "
-          "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) WITH ORDINALITY AS e(m, n) "
-          "WHERE p.page = ANY(:pages)")
+LISTED = (
+    f"SELECT p.page, e.n, {LISTED_ID} AS id FROM raw_list_pages p, "
+    "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) WITH ORDINALITY AS e(m, n) "
+    "WHERE p.page = ANY(:pages)"
+)
 # What the mirror stores for one listed movie ``mv`` (NULL when it is missing): the movie row without its
 # surrogate id, derived search vector and bookkeeping timestamps, then its torrents, genres and cast.
 STORED_MOVIE = (
@@ -47,8 +51,10 @@ STORED_MOVIE = (
     " WHERE mc.movie_id = mv.id))"
 )  # OFFSET 0 keeps the person lookup a key lookup: joined, it is a scan of casts per movie until ANALYZE runs
 # Per page: how many stored movies it lists, and the fingerprint of what is stored for them ('-' for a missing one).
-PAGE_ROWS = (f"SELECT l.page, count(DISTINCT mv.id) AS listed, md5(string_agg(concat_ws('#', l.id, "
-             f"CASE WHEN mv.id IS NULL THEN '-' ELSE {STORED_MOVIE} END), E'\\n' ORDER BY l.n)) AS rows_hash")
+PAGE_ROWS = (
+    f"SELECT l.page, count(DISTINCT mv.id) AS listed, md5(string_agg(concat_ws('#', l.id, "
+    f"CASE WHEN mv.id IS NULL THEN '-' ELSE {STORED_MOVIE} END), E'\\n' ORDER BY l.n)) AS rows_hash"
+)
 
 
 def content_hash(payload: dict[str, Any]) -> str:
@@ -67,18 +73,24 @@ def store_raw_page(session: Session, page: int, payload: dict[str, Any]) -> bool
         _mark_seen(session, page)
         return False
     stmt = insert(RawListPage).values(page=page, payload=payload, content_hash=digest, fetched_at=func.now())
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["page"],
-        set_={"payload": stmt.excluded.payload, "content_hash": digest, "fetched_at": func.now()}))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["page"],
+            set_={"payload": stmt.excluded.payload, "content_hash": digest, "fetched_at": func.now()},
+        )
+    )
     return True
 
 
 def _mark_seen(session: Session, page: int) -> None:
     """An unchanged page still saw its movies: ``last_seen_at`` as saving would refresh it (at most hourly)."""
-    session.execute(text(
-        f"UPDATE movies SET last_seen_at = now() WHERE external_id IN (SELECT id FROM ({LISTED}) listed) "
-        "AND (last_seen_at IS NULL OR last_seen_at < now() - :granularity)"),
-        {"pages": [page], "granularity": SEEN_GRANULARITY})
+    session.execute(
+        text(
+            f"UPDATE movies SET last_seen_at = now() WHERE external_id IN (SELECT id FROM ({LISTED}) listed) "
+            "AND (last_seen_at IS NULL OR last_seen_at < now() - :granularity)"
+        ),
+        {"pages": [page], "granularity": SEEN_GRANULARITY},
+    )
 
 
 def load_raw_page(session: Session, page: int) -> tuple[dict[str, Any], str] | None:
@@ -111,8 +123,9 @@ def store_raw_details(session: Session, answers: dict[int, dict[str, Any]]) -> N
 
 def page_external_ids(session: Session, pages: list[int]) -> dict[int, list[int]]:
     """The YTS ids each stored page lists, in page order."""
-    rows = session.execute(text(f"SELECT page, id FROM ({LISTED}) listed WHERE id IS NOT NULL ORDER BY page, n"),
-                           {"pages": pages})
+    rows = session.execute(
+        text(f"SELECT page, id FROM ({LISTED}) listed WHERE id IS NOT NULL ORDER BY page, n"), {"pages": pages}
+    )
     found: dict[int, list[int]] = {page: [] for page in pages}
     for page, external_id in rows:
         found[page].append(external_id)
@@ -126,8 +139,9 @@ def stored_pages(session: Session) -> dict[int, datetime]:
 
 def latest_movie_count(session: Session) -> int | None:
     """``movie_count`` from the most recently fetched page: the API's idea of the catalog size."""
-    value = session.scalar(select(RawListPage.payload["data"]["movie_count"].astext)
-                           .order_by(RawListPage.fetched_at.desc()).limit(1))
+    value = session.scalar(
+        select(RawListPage.payload["data"]["movie_count"].astext).order_by(RawListPage.fetched_at.desc()).limit(1)
+    )
     return int(value) if value is not None else None
 
 
@@ -141,11 +155,16 @@ def movies_needing_details(session: Session, external_ids: list[int], refresh: b
 
 def pages_with_details_failures(session: Session) -> list[int]:
     """Stored pages listing a movie whose last details call failed: the next run retries them."""
-    return list(session.scalars(text(
-        "SELECT DISTINCT p.page FROM raw_list_pages p, "
-        "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m) "
-        f"JOIN movies mv ON mv.external_id = {LISTED_ID} "
-        "WHERE mv.details_error IS NOT NULL ORDER BY 1")))
+    return list(
+        session.scalars(
+            text(
+                "SELECT DISTINCT p.page FROM raw_list_pages p, "
+                "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m) "
+                f"JOIN movies mv ON mv.external_id = {LISTED_ID} "
+                "WHERE mv.details_error IS NOT NULL ORDER BY 1"
+            )
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -175,34 +194,50 @@ def page_states(session: Session, pages: list[int], embedding_model: str | None 
 
     Without ``embedding_model`` the vector tables are not read (and every page needs embeddings).
     """
-    vectors_missing = ("bool_or(mv.id IS NOT NULL AND (" + " OR ".join(
-        f"NOT EXISTS (SELECT 1 FROM {table} v WHERE v.movie_id = mv.id AND v.model = :model)"
-        for table in VECTOR_TABLES) + "))" if embedding_model else "true")
-    rows = session.execute(text(
-        f"WITH listed AS ({LISTED}), "
-        f"stored AS ({PAGE_ROWS}, "
-        "  bool_or(mv.id IS NOT NULL AND (mv.details_fetched_at IS NULL OR mv.details_error IS NOT NULL)) "
-        f"    AS details_pending, {vectors_missing} AS vectors_missing "
-        "  FROM listed l LEFT JOIN movies mv ON mv.external_id = l.id GROUP BY l.page) "
-        "SELECT p.page, COALESCE(r.listed, 0) AS listed, "
-        "  s.page IS NULL OR s.content_hash <> p.content_hash OR s.rows_hash <> COALESCE(r.rows_hash, '') "
-        "    AS needs_save, "
-        "  COALESCE(r.details_pending, false) AS needs_details, "
-        "  s.page IS NULL OR s.embedding_model IS DISTINCT FROM CAST(:model AS text) "
-        "    OR s.embedded_rows_hash IS DISTINCT FROM COALESCE(r.rows_hash, '') "
-        "    OR COALESCE(r.vectors_missing, false) AS needs_embeddings "
-        "FROM raw_list_pages p LEFT JOIN stored r ON r.page = p.page LEFT JOIN synced_pages s ON s.page = p.page "
-        "WHERE p.page = ANY(:pages)"
-    ), {"pages": pages, "model": embedding_model})
-    return {row.page: PageState(**{**row._mapping, "needs_embeddings": row.needs_embeddings or not embedding_model})
-            for row in rows}
+    vectors_missing = (
+        "bool_or(mv.id IS NOT NULL AND ("
+        + " OR ".join(
+            f"NOT EXISTS (SELECT 1 FROM {table} v WHERE v.movie_id = mv.id AND v.model = :model)"
+            for table in VECTOR_TABLES
+        )
+        + "))"
+        if embedding_model
+        else "true"
+    )
+    rows = session.execute(
+        text(
+            f"WITH listed AS ({LISTED}), "
+            f"stored AS ({PAGE_ROWS}, "
+            "  bool_or(mv.id IS NOT NULL AND (mv.details_fetched_at IS NULL OR mv.details_error IS NOT NULL)) "
+            f"    AS details_pending, {vectors_missing} AS vectors_missing "
+            "  FROM listed l LEFT JOIN movies mv ON mv.external_id = l.id GROUP BY l.page) "
+            "SELECT p.page, COALESCE(r.listed, 0) AS listed, "
+            "  s.page IS NULL OR s.content_hash <> p.content_hash OR s.rows_hash <> COALESCE(r.rows_hash, '') "
+            "    AS needs_save, "
+            "  COALESCE(r.details_pending, false) AS needs_details, "
+            "  s.page IS NULL OR s.embedding_model IS DISTINCT FROM CAST(:model AS text) "
+            "    OR s.embedded_rows_hash IS DISTINCT FROM COALESCE(r.rows_hash, '') "
+            "    OR COALESCE(r.vectors_missing, false) AS needs_embeddings "
+            "FROM raw_list_pages p LEFT JOIN stored r ON r.page = p.page LEFT JOIN synced_pages s ON s.page = p.page "
+            "WHERE p.page = ANY(:pages)"
+        ),
+        {"pages": pages, "model": embedding_model},
+    )
+    return {
+        row.page: PageState(**{**row._mapping, "needs_embeddings": row.needs_embeddings or not embedding_model})
+        for row in rows
+    }
 
 
 def page_fingerprints(session: Session, pages: list[int]) -> dict[int, str]:
     """Each stored page's fingerprint of its movies' stored rows ('' for a page that lists none)."""
-    rows = session.execute(text(
-        f"WITH listed AS ({LISTED}) {PAGE_ROWS} FROM listed l LEFT JOIN movies mv ON mv.external_id = l.id "
-        "GROUP BY l.page"), {"pages": pages})
+    rows = session.execute(
+        text(
+            f"WITH listed AS ({LISTED}) {PAGE_ROWS} FROM listed l LEFT JOIN movies mv ON mv.external_id = l.id "
+            "GROUP BY l.page"
+        ),
+        {"pages": pages},
+    )
     found = dict.fromkeys(pages, "")
     found.update({row.page: row.rows_hash for row in rows})
     return found
@@ -212,22 +247,30 @@ def record_saved(session: Session, page: int, content_hash: str) -> None:
     """The page's movies are saved from the answer with ``content_hash``: remember it and the rows it left."""
     rows_hash = page_fingerprints(session, [page])[page]
     stmt = insert(SyncedPage).values(page=page, content_hash=content_hash, rows_hash=rows_hash)
-    session.execute(stmt.on_conflict_do_update(index_elements=["page"], set_={
-        "content_hash": content_hash, "rows_hash": rows_hash, "updated_at": func.now()}))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["page"],
+            set_={"content_hash": content_hash, "rows_hash": rows_hash, "updated_at": func.now()},
+        )
+    )
 
 
 def record_rows_changed(session: Session, page: int) -> None:
     """A later step (details) rewrote the page's rows: take their new fingerprint as the mirror's own."""
     rows_hash = page_fingerprints(session, [page])[page]
-    session.execute(update(SyncedPage).where(SyncedPage.page == page)
-                    .values(rows_hash=rows_hash, updated_at=func.now()))
+    session.execute(
+        update(SyncedPage).where(SyncedPage.page == page).values(rows_hash=rows_hash, updated_at=func.now())
+    )
 
 
 def record_embedded(session: Session, fingerprints: dict[int, str], model: str) -> None:
     """The pages' vectors are up to date with ``model`` for the rows fingerprinted before encoding."""
     for page, rows_hash in sorted(fingerprints.items()):
-        session.execute(update(SyncedPage).where(SyncedPage.page == page).values(
-            embedded_rows_hash=rows_hash, embedding_model=model, updated_at=func.now()))
+        session.execute(
+            update(SyncedPage)
+            .where(SyncedPage.page == page)
+            .values(embedded_rows_hash=rows_hash, embedding_model=model, updated_at=func.now())
+        )
 
 
 def saved_pages(session: Session, pages: list[int]) -> set[int]:

@@ -71,8 +71,10 @@ def _differs(new: str, old: str, column: str) -> str:
     """SQL: the staged value is known and is not the stored one (URLs compared without host)."""
     test = f"{new} IS NOT NULL AND {new} IS DISTINCT FROM {old}"
     if column in URL_FIELDS:
-        test += (f" AND regexp_replace({new}, '{HOST_PATTERN}', '', 'i')"
-                 f" IS DISTINCT FROM regexp_replace({old}, '{HOST_PATTERN}', '', 'i')")
+        test += (
+            f" AND regexp_replace({new}, '{HOST_PATTERN}', '', 'i')"
+            f" IS DISTINCT FROM regexp_replace({old}, '{HOST_PATTERN}', '', 'i')"
+        )
     return f"({test})"
 
 
@@ -92,11 +94,13 @@ _DATA = [c for c in MOVIE_COLUMNS if c != "external_id"]
 # A stored movie is touched (counted as updated) when a column changes, when a details answer is
 # its first (or follows a failed one), or when a list page shows it again after a sweep removed it;
 # it is stale when a list page shows it and its last_seen_at is older than SEEN_GRANULARITY.
-_MOVIE_TOUCHED = " OR ".join([
-    *(_differs(f"s.{c}", f"m.{c}", c) for c in _DATA),
-    "(s.is_details AND (m.details_fetched_at IS NULL OR m.details_error IS NOT NULL))",
-    "(%(seen)s AND m.removed_at IS NOT NULL)",
-])
+_MOVIE_TOUCHED = " OR ".join(
+    [
+        *(_differs(f"s.{c}", f"m.{c}", c) for c in _DATA),
+        "(s.is_details AND (m.details_fetched_at IS NULL OR m.details_error IS NOT NULL))",
+        "(%(seen)s AND m.removed_at IS NOT NULL)",
+    ]
+)
 _MOVIE_STALE = "%(seen)s AND (m.last_seen_at IS NULL OR m.last_seen_at < now() - %(seen_granularity)s)"
 _MOVIE_COLUMN_LIST = ", ".join(MOVIE_COLUMNS)
 
@@ -134,8 +138,12 @@ ORDER BY m.id, g.id
 ON CONFLICT DO NOTHING
 RETURNING movie_id"""
 
-REMOVE_GENRE_LINKS = _remove_unlisted("movie_genres", "has_genres", """SELECT 1 FROM stage_genres sg
-    JOIN genres g ON g.name = sg.name WHERE sg.external_id = s.external_id AND g.id = l.genre_id""")
+REMOVE_GENRE_LINKS = _remove_unlisted(
+    "movie_genres",
+    "has_genres",
+    """SELECT 1 FROM stage_genres sg
+    JOIN genres g ON g.name = sg.name WHERE sg.external_id = s.external_id AND g.id = l.genre_id""",
+)
 
 _TORRENT_DATA = [c for c in TORRENT_COLUMNS if c != "hash"]
 UPSERT_TORRENTS = f"""INSERT INTO torrents (movie_id, {", ".join(TORRENT_COLUMNS)})
@@ -148,7 +156,10 @@ ON CONFLICT ON CONSTRAINT uq_torrents_movie_id_hash DO UPDATE SET {_keep_known("
 RETURNING movie_id"""
 
 REMOVE_TORRENTS = _remove_unlisted(
-    "torrents", "has_torrents", "SELECT 1 FROM stage_torrents st WHERE st.external_id = s.external_id AND st.hash = l.hash")
+    "torrents",
+    "has_torrents",
+    "SELECT 1 FROM stage_torrents st WHERE st.external_id = s.external_id AND st.hash = l.hash",
+)
 
 # People by identity: the IMDb code when known (a known person's new name or photo is applied),
 # else the name (inserted once, never changed). The last mention in the batch wins.
@@ -190,8 +201,12 @@ ORDER BY m.id, p.cast_id
 ON CONFLICT (movie_id, cast_id) DO UPDATE SET {_keep_known("movie_casts", ["character_name"])}
 RETURNING movie_id"""
 
-REMOVE_CAST_LINKS = _remove_unlisted("movie_casts", "has_cast", f"""SELECT 1 FROM ({_STAGED_PEOPLE}) p
-    WHERE p.external_id = s.external_id AND p.cast_id = l.cast_id""")
+REMOVE_CAST_LINKS = _remove_unlisted(
+    "movie_casts",
+    "has_cast",
+    f"""SELECT 1 FROM ({_STAGED_PEOPLE}) p
+    WHERE p.external_id = s.external_id AND p.cast_id = l.cast_id""",
+)
 
 MARK_UPDATED = "UPDATE movies SET updated_at = now() WHERE id = ANY(%(ids)s)"
 

@@ -23,8 +23,16 @@ from yts_pipeline.db.models import Movie, Torrent
 from yts_pipeline.yts.records import MovieRecord
 
 # What a payload can know of a movie (``MovieRecord.column_values``); the rest is bookkeeping.
-MOVIE_BOOKKEEPING = ("id", "search_vector", "created_at", "updated_at", "last_seen_at", "removed_at",
-                     "details_fetched_at", "details_error")
+MOVIE_BOOKKEEPING = (
+    "id",
+    "search_vector",
+    "created_at",
+    "updated_at",
+    "last_seen_at",
+    "removed_at",
+    "details_fetched_at",
+    "details_error",
+)
 MOVIE_COLUMNS = tuple(c.name for c in Movie.__table__.columns if c.name not in MOVIE_BOOKKEEPING)
 TORRENT_COLUMNS = tuple(c.name for c in Torrent.__table__.columns if c.name not in ("id", "movie_id"))
 
@@ -40,18 +48,30 @@ def _like(table: Table, names: Sequence[str]) -> list[Column[Any]]:
 
 
 # ``has_*``: the payload carried that list (possibly empty), so the stored one is made equal to it.
-STAGE_MOVIES = _temporary("stage_movies", *_like(Movie.__table__, MOVIE_COLUMNS), Column("is_details", Boolean),
-                          Column("has_genres", Boolean), Column("has_torrents", Boolean), Column("has_cast", Boolean))
+STAGE_MOVIES = _temporary(
+    "stage_movies",
+    *_like(Movie.__table__, MOVIE_COLUMNS),
+    Column("is_details", Boolean),
+    Column("has_genres", Boolean),
+    Column("has_torrents", Boolean),
+    Column("has_cast", Boolean),
+)
 STAGE_GENRES = _temporary("stage_genres", Column("external_id", BigInteger), Column("name", Text))
-STAGE_TORRENTS = _temporary("stage_torrents", Column("external_id", BigInteger),
-                            *_like(Torrent.__table__, TORRENT_COLUMNS))
+STAGE_TORRENTS = _temporary(
+    "stage_torrents", Column("external_id", BigInteger), *_like(Torrent.__table__, TORRENT_COLUMNS)
+)
 # ``seq`` is the order people came in, so that the last mention of a person wins, as in a dict.
-STAGE_CAST = _temporary("stage_cast", Column("seq", Integer), Column("external_id", BigInteger),
-                        Column("name", Text), Column("imdb_code", Text), Column("url_small_image", Text),
-                        Column("character_name", Text))
+STAGE_CAST = _temporary(
+    "stage_cast",
+    Column("seq", Integer),
+    Column("external_id", BigInteger),
+    Column("name", Text),
+    Column("imdb_code", Text),
+    Column("url_small_image", Text),
+    Column("character_name", Text),
+)
 STAGE_TABLES = (STAGE_MOVIES, STAGE_GENRES, STAGE_TORRENTS, STAGE_CAST)
-_CREATE = ";".join(str(CreateTable(t, if_not_exists=True).compile(dialect=postgresql.dialect()))
-                   for t in STAGE_TABLES)
+_CREATE = ";".join(str(CreateTable(t, if_not_exists=True).compile(dialect=postgresql.dialect())) for t in STAGE_TABLES)
 
 _COPY_CHUNK = 1 << 20
 
@@ -61,15 +81,35 @@ def stage(connection: Connection, records: Sequence[MovieRecord]) -> None:
     connection.exec_driver_sql(_CREATE)
     cursor = connection.connection.cursor()
     try:
-        _copy(cursor, STAGE_MOVIES, (
-            (*map(r.column_values().get, MOVIE_COLUMNS), r.is_details,
-             r.genres is not None, r.torrents is not None, r.cast is not None) for r in records))
+        _copy(
+            cursor,
+            STAGE_MOVIES,
+            (
+                (
+                    *map(r.column_values().get, MOVIE_COLUMNS),
+                    r.is_details,
+                    r.genres is not None,
+                    r.torrents is not None,
+                    r.cast is not None,
+                )
+                for r in records
+            ),
+        )
         _copy(cursor, STAGE_GENRES, ((r.external_id, name) for r in records for name in r.genres or ()))
-        _copy(cursor, STAGE_TORRENTS, ((r.external_id, *(getattr(t, c) for c in TORRENT_COLUMNS))
-                                       for r in records for t in r.torrents or ()))
+        _copy(
+            cursor,
+            STAGE_TORRENTS,
+            ((r.external_id, *(getattr(t, c) for c in TORRENT_COLUMNS)) for r in records for t in r.torrents or ()),
+        )
         people = ((r.external_id, p) for r in records for p in r.cast or ())
-        _copy(cursor, STAGE_CAST, ((seq, external_id, p.name, p.imdb_code, p.url_small_image, p.character_name)
-                                   for seq, (external_id, p) in enumerate(people)))
+        _copy(
+            cursor,
+            STAGE_CAST,
+            (
+                (seq, external_id, p.name, p.imdb_code, p.url_small_image, p.character_name)
+                for seq, (external_id, p) in enumerate(people)
+            ),
+        )
     finally:
         cursor.close()
 

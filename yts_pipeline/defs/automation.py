@@ -21,33 +21,40 @@ SYNC_STEPS = {
 
 # Asset checks scan whole tables: they run once per sync (CHECKS_JOB) and with the sweep, not in every page run.
 sync_job = dg.define_asset_job(
-    SYNC_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[SYNC_JOB]).without_checks(),
+    SYNC_JOB,
+    selection=dg.AssetSelection.assets(*SYNC_STEPS[SYNC_JOB]).without_checks(),
     description="The whole chain for a range of pages: fetch, save, details, embeddings.",
 )
 without_embeddings_job = dg.define_asset_job(
-    WITHOUT_EMBEDDINGS_JOB, selection=dg.AssetSelection.assets(*SYNC_STEPS[WITHOUT_EMBEDDINGS_JOB]).without_checks(),
+    WITHOUT_EMBEDDINGS_JOB,
+    selection=dg.AssetSelection.assets(*SYNC_STEPS[WITHOUT_EMBEDDINGS_JOB]).without_checks(),
     description="The chain without embeddings: fetch, save, details.",
 )
 list_pass_job = dg.define_asset_job(
-    "list_pass", selection=dg.AssetSelection.assets(raw_list_pages, movies).without_checks(),
+    "list_pass",
+    selection=dg.AssetSelection.assets(raw_list_pages, movies).without_checks(),
     description="The fast pass: every movie from the list pages, no details calls (~25 min for the catalog).",
 )
 details_job = dg.define_asset_job(
-    "details_pass", selection=dg.AssetSelection.assets(movie_details).without_checks(),
+    "details_pass",
+    selection=dg.AssetSelection.assets(movie_details).without_checks(),
     description="The slow pass: details for stored movies that have none yet.",
 )
 ALL_CHECKS = dg.AssetSelection.checks_for_assets(movies, movie_embeddings)
 checks_job = dg.define_asset_job(
-    CHECKS_JOB, selection=ALL_CHECKS,
+    CHECKS_JOB,
+    selection=ALL_CHECKS,
     description="The integrity checks: duplicates, orphans, listed-but-missing, count vs the API, embeddings.",
 )
 neighbours_job = dg.define_asset_job(
-    NEIGHBOURS_JOB, selection=dg.AssetSelection.assets(movie_neighbours),
+    NEIGHBOURS_JOB,
+    selection=dg.AssetSelection.assets(movie_neighbours),
     description="Each movie's similar list, for the movies the last runs added or changed (all of them when "
-                "the ranking changed), then a sample checked against the live ranking.",
+    "the ranking changed), then a sample checked against the live ranking.",
 )
 sweep_job = dg.define_asset_job(
-    SWEEP_JOB, selection=dg.AssetSelection.assets(catalog_sweep) | ALL_CHECKS,
+    SWEEP_JOB,
+    selection=dg.AssetSelection.assets(catalog_sweep) | ALL_CHECKS,
     description="Mark movies no page lists any more as removed (after a full sync), then check integrity.",
 )
 
@@ -72,8 +79,9 @@ def page_discovery_sensor(context: dg.SensorEvaluationContext, yts_api: YtsApiRe
     return dg.SensorResult(run_requests=run_requests(new, "new pages"))
 
 
-def incremental_targets(instance: dg.DagsterInstance, database: DatabaseResource, all_keys: list[str],
-                        new: list[str]) -> list[str]:
+def incremental_targets(
+    instance: dg.DagsterInstance, database: DatabaseResource, all_keys: list[str], new: list[str]
+) -> list[str]:
     """The last synced page (where new movies land), new pages, pages not fully synced (a failed or never
     finished run, wherever it stopped) and pages with movies whose details call failed."""
     synced = instance.get_materialized_partitions(movie_details.key)
@@ -85,8 +93,7 @@ def incremental_targets(instance: dg.DagsterInstance, database: DatabaseResource
 
 
 @dg.schedule(job=sync_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
-def daily_incremental_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResource,
-                           database: DatabaseResource):
+def daily_incremental_sync(context: dg.ScheduleEvaluationContext, yts_api: YtsApiResource, database: DatabaseResource):
     """Every night: discover new pages, then refresh the last page, the new ones and the failed ones."""
     all_keys, new = discover(context.instance, yts_api)
     targets = incremental_targets(context.instance, database, all_keys, new)

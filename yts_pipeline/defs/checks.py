@@ -13,8 +13,13 @@ def no_duplicates(database: DatabaseResource) -> dg.AssetCheckResult:
     with database.manager().get_session() as session:
         ids = integrity.duplicate_external_ids(session)
         hashes = integrity.duplicate_torrent_hashes(session)
-    return dg.AssetCheckResult(passed=not ids and not hashes, metadata={
-        "duplicate_external_ids": dg.MetadataValue.json(ids), "duplicate_torrent_hashes": dg.MetadataValue.json(hashes)})
+    return dg.AssetCheckResult(
+        passed=not ids and not hashes,
+        metadata={
+            "duplicate_external_ids": dg.MetadataValue.json(ids),
+            "duplicate_torrent_hashes": dg.MetadataValue.json(hashes),
+        },
+    )
 
 
 @dg.asset_check(asset=movies, description="Every link row points at a stored movie, genre or person.")
@@ -28,8 +33,9 @@ def no_orphan_links(database: DatabaseResource) -> dg.AssetCheckResult:
 def listed_movies_are_stored(database: DatabaseResource) -> dg.AssetCheckResult:
     with database.manager().get_session() as session:
         missing = integrity.listed_but_missing(session)
-    return dg.AssetCheckResult(passed=not missing, metadata={
-        "missing_external_ids": dg.MetadataValue.json(missing), "missing": len(missing)})
+    return dg.AssetCheckResult(
+        passed=not missing, metadata={"missing_external_ids": dg.MetadataValue.json(missing), "missing": len(missing)}
+    )
 
 
 @dg.asset_check(asset=movies, description="The mirror holds as many movies as the API's movie_count (warning).")
@@ -40,6 +46,9 @@ def count_matches_api(database: DatabaseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=api_count is not None and api_count == stored,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"api_movie_count": api_count if api_count is not None else -1, "stored_movies": stored,
-                  "difference": (api_count or 0) - stored},
+        metadata={
+            "api_movie_count": api_count if api_count is not None else -1,
+            "stored_movies": stored,
+            "difference": (api_count or 0) - stored,
+        },
     )

@@ -28,8 +28,14 @@ class DetailsConfig(dg.Config):
     refresh: bool = False
 
 
-@dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, pool=API_POOL, group_name=GROUP,
-          kinds={"python", "postgres"}, freshness_policy=DAILY_FRESHNESS)
+@dg.asset(
+    partitions_def=PAGES,
+    backfill_policy=BACKFILL_POLICY,
+    pool=API_POOL,
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    freshness_policy=DAILY_FRESHNESS,
+)
 def raw_list_pages(context: dg.AssetExecutionContext, database: DatabaseResource, yts_api: YtsApiResource) -> Events:
     """Each ``list_movies`` page (oldest movies first) kept as raw JSON in ``raw_list_pages``."""
     client, db, limit = yts_api.client(), database.manager(), yts_api.page_limit
@@ -41,15 +47,22 @@ def range_pages(context: dg.AssetExecutionContext) -> list[int]:
     return [key_to_page(key) for key in context.partition_keys]
 
 
-def range_states(context: dg.AssetExecutionContext, database: DatabaseResource,
-                 embedding_model: str | None = None) -> dict[int, PageState]:
+def range_states(
+    context: dg.AssetExecutionContext, database: DatabaseResource, embedding_model: str | None = None
+) -> dict[int, PageState]:
     """What each page of the run's range still needs, in one query: a step skips the pages it has nothing for."""
     with database.manager().get_session() as session:
         return page_states(session, range_pages(context), embedding_model)
 
 
-@dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[raw_list_pages], group_name=GROUP,
-          kinds={"postgres"}, freshness_policy=DAILY_FRESHNESS)
+@dg.asset(
+    partitions_def=PAGES,
+    backfill_policy=BACKFILL_POLICY,
+    deps=[raw_list_pages],
+    group_name=GROUP,
+    kinds={"postgres"},
+    freshness_policy=DAILY_FRESHNESS,
+)
 def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Events:
     """The movie tables (movies, genres, torrents) upserted from the stored pages; no API call.
 
@@ -58,21 +71,38 @@ def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Eve
     db, states = database.manager(), range_states(context, database)
     todo = [page for page in range_pages(context) if page not in states or states[page].needs_save]
     with OneAhead(todo, lambda page, _: mirror.load_page(db, page)) as ahead:  # parsed while the page before saves
-        yield from materialize_pages(context, "save", lambda page: mirror.apply_page(db, page, *ahead.take(page))
-                                     if page in todo else mirror.settled_report(states[page]))
+        yield from materialize_pages(
+            context,
+            "save",
+            lambda page: (
+                mirror.apply_page(db, page, *ahead.take(page)) if page in todo else mirror.settled_report(states[page])
+            ),
+        )
 
 
-@dg.asset(partitions_def=PAGES, backfill_policy=BACKFILL_POLICY, deps=[movies], pool=API_POOL, group_name=GROUP,
-          kinds={"python", "postgres"}, freshness_policy=DAILY_FRESHNESS)
-def movie_details(context: dg.AssetExecutionContext, config: DetailsConfig, database: DatabaseResource,
-                  yts_api: YtsApiResource) -> Events:
+@dg.asset(
+    partitions_def=PAGES,
+    backfill_policy=BACKFILL_POLICY,
+    deps=[movies],
+    pool=API_POOL,
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    freshness_policy=DAILY_FRESHNESS,
+)
+def movie_details(
+    context: dg.AssetExecutionContext, config: DetailsConfig, database: DatabaseResource, yts_api: YtsApiResource
+) -> Events:
     """Cast, characters, screenshots and descriptions for the page's movies that have no details yet."""
     client, db, states = yts_api.client(), database.manager(), range_states(context, database)
-    todo = [page for page in range_pages(context)
-            if page not in states or states[page].needs_details or config.refresh]
+    todo = [page for page in range_pages(context) if page not in states or states[page].needs_details or config.refresh]
     with mirror.details_ahead(client, db, todo, refresh=config.refresh) as ahead:
-        yield from materialize_pages(context, "details", lambda page: mirror.save_details(db, *ahead.take(page))
-                                     if page in todo else mirror.settled_report(states[page]))
+        yield from materialize_pages(
+            context,
+            "details",
+            lambda page: (
+                mirror.save_details(db, *ahead.take(page)) if page in todo else mirror.settled_report(states[page])
+            ),
+        )
 
 
 class SweepConfig(dg.Config):
@@ -82,20 +112,27 @@ class SweepConfig(dg.Config):
 
 
 @dg.asset(deps=[movies], group_name=GROUP, kinds={"postgres"})
-def catalog_sweep(context: dg.AssetExecutionContext, config: SweepConfig, database: DatabaseResource,
-                  yts_api: YtsApiResource) -> dg.MaterializeResult:
+def catalog_sweep(
+    context: dg.AssetExecutionContext, config: SweepConfig, database: DatabaseResource, yts_api: YtsApiResource
+) -> dg.MaterializeResult:
     """Marks movies the API no longer lists with ``removed_at`` (and clears it when they return).
 
     Acts only when every page of the catalog is stored, so a partial sync never removes anything; a
     movie on no stored page is searched for by its IMDb code first (pages shift while they are read).
     """
-    report = mirror.sweep(database.manager(), yts_api.client(), limit=yts_api.page_limit,
-                          max_page_age=timedelta(hours=config.max_page_age_hours))
+    report = mirror.sweep(
+        database.manager(),
+        yts_api.client(),
+        limit=yts_api.page_limit,
+        max_page_age=timedelta(hours=config.max_page_age_hours),
+    )
     if report.skipped_reason:
         context.log.warning(f"sweep skipped: {report.skipped_reason}")
     else:
-        context.log.info(f"sweep of {report.pages} pages: {report.listed} movies listed, "
-                         f"{len(report.removed)} newly removed, {len(report.revived)} back again, "
-                         f"{len(report.still_listed)} on no stored page but still listed, "
-                         f"{len(report.unconfirmed)} left for the next sweep ({report.lookups} lookups)")
+        context.log.info(
+            f"sweep of {report.pages} pages: {report.listed} movies listed, "
+            f"{len(report.removed)} newly removed, {len(report.revived)} back again, "
+            f"{len(report.still_listed)} on no stored page but still listed, "
+            f"{len(report.unconfirmed)} left for the next sweep ({report.lookups} lookups)"
+        )
     return dg.MaterializeResult(metadata=report_metadata(report))

@@ -20,8 +20,12 @@ from yts_pipeline.mirror import PageError, PageReport
 R = TypeVar("R")
 FIGURES = tuple(field.name for field in dataclasses.fields(PageReport) if field.name != "page")  # what sums
 PROGRESS_EVERY_SECONDS = 15.0  # a long step logs how far it got at most this often
-LABELS = {"content_changed": "page(s) with new content", "settled": "page(s) settled (nothing to do)",
-          "texts": "texts encoded", "skipped": "up to date"}
+LABELS = {
+    "content_changed": "page(s) with new content",
+    "settled": "page(s) settled (nothing to do)",
+    "texts": "texts encoded",
+    "skipped": "up to date",
+}
 
 
 def _metadata_value(value: Any) -> dg.MetadataValue:
@@ -44,8 +48,11 @@ def _left_out(field: dataclasses.Field, value: Any) -> bool:
 
 def report_metadata(report: Any) -> dict[str, dg.MetadataValue]:
     """A report dataclass, field by field (see ``_left_out`` for what is not written)."""
-    return {field.name: _metadata_value(value) for field in dataclasses.fields(report)
-            if not _left_out(field, value := getattr(report, field.name))}
+    return {
+        field.name: _metadata_value(value)
+        for field in dataclasses.fields(report)
+        if not _left_out(field, value := getattr(report, field.name))
+    }
 
 
 def report_from_metadata(cls: type[R], metadata: Mapping[str, dg.MetadataValue]) -> R:
@@ -79,8 +86,11 @@ def figure_totals(reports: Iterable[PageReport]) -> dict[str, int | float]:
 
 def describe_figures(totals: Mapping[str, int | float]) -> str:
     """``"50 listed, 2 new, 57 rows written, 0.05 s"``: the figures that are not zero, named after their field."""
-    parts = [f"{value:.2f} s" if name == "seconds" else f"{value:g} {LABELS.get(name, name.replace('_', ' '))}"
-             for name, value in totals.items() if value]
+    parts = [
+        f"{value:.2f} s" if name == "seconds" else f"{value:g} {LABELS.get(name, name.replace('_', ' '))}"
+        for name, value in totals.items()
+        if value
+    ]
     return ", ".join(parts) or "nothing to do"
 
 
@@ -98,12 +108,14 @@ def latest_page_reports(result: dg.ExecuteInProcessResult) -> dict[tuple[str, st
         materialization = event.step_materialization_data.materialization
         if materialization.partition is not None and "page" in materialization.metadata:
             found[(materialization.asset_key.to_user_string(), materialization.partition)] = report_from_metadata(
-                PageReport, materialization.metadata)
+                PageReport, materialization.metadata
+            )
     return found
 
 
-def materialize_pages(context: dg.AssetExecutionContext, step: str,
-                      work: Callable[[int], PageReport]) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+def materialize_pages(
+    context: dg.AssetExecutionContext, step: str, work: Callable[[int], PageReport]
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     """Run ``work`` for every page of the run's partition range: one materialization per page.
 
     Each page's figures go onto its own partition's materialization (``add_asset_metadata``), so a
@@ -134,7 +146,7 @@ def materialize_pages(context: dg.AssetExecutionContext, step: str,
             yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=report_metadata(report))
         raise dg.Failure(
             description=f"{step}: {len(errors)} of {len(keys)} page(s) failed: "
-                        + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+            + "; ".join(f"{k}: {v}" for k, v in errors.items()),
             metadata={"failed_pages": dg.MetadataValue.json(errors)},
         )
     for key, report in reports.items():

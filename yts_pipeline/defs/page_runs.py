@@ -57,8 +57,9 @@ def contiguous_ranges(keys: list[str], max_size: int = PAGES_PER_RUN) -> list[tu
 
 def run_requests(keys: list[str], reason: str) -> list[dg.RunRequest]:
     """One run per stretch of consecutive pages (at most PAGES_PER_RUN each), as the schedules launch them."""
-    return [dg.RunRequest(tags={**range_tags(start, end), "yts/reason": reason})
-            for start, end in contiguous_ranges(keys)]
+    return [
+        dg.RunRequest(tags={**range_tags(start, end), "yts/reason": reason}) for start, end in contiguous_ranges(keys)
+    ]
 
 
 class PageRuns:
@@ -69,8 +70,14 @@ class PageRuns:
     itself and a second try, not its neighbours' isolation. ``on_run`` sees every run's result.
     """
 
-    def __init__(self, instance: dg.DagsterInstance, job: dg.JobDefinition, run_config: dict,
-                 tags: dict[str, str], on_run: Callable[[dg.ExecuteInProcessResult], None]):
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        job: dg.JobDefinition,
+        run_config: dict,
+        tags: dict[str, str],
+        on_run: Callable[[dg.ExecuteInProcessResult], None],
+    ):
         self.instance, self.job, self.run_config, self.tags, self.on_run = instance, job, run_config, tags, on_run
         self.all_steps = len(job.asset_layer.selected_asset_keys)
 
@@ -102,12 +109,16 @@ class PageRuns:
         """One run: reports, the pages its last step materialized, and the pages its steps failed for
         (``None`` when a step failed without naming them)."""
         result = self.job.execute_in_process(
-            instance=self.instance, tags={**range_tags(chunk[0], chunk[-1]), **self.tags},
-            run_config=self.run_config, raise_on_error=False,
-            asset_selection=None if len(steps) == self.all_steps else steps)
+            instance=self.instance,
+            tags={**range_tags(chunk[0], chunk[-1]), **self.tags},
+            run_config=self.run_config,
+            raise_on_error=False,
+            asset_selection=None if len(steps) == self.all_steps else steps,
+        )
         self.on_run(result)
-        finished = {event.partition for event in result.get_asset_materialization_events()
-                    if event.asset_key == steps[-1]}
+        finished = {
+            event.partition for event in result.get_asset_materialization_events() if event.asset_key == steps[-1]
+        }
         failed: set[str] = set()
         for event in result.all_events:
             if event.is_step_failure:
@@ -119,9 +130,17 @@ class PageRuns:
         return latest_page_reports(result), finished, failed or None
 
 
-def run_pages(runs: PageRuns, db: DatabaseManager, keys: list[str], steps: list[dg.AssetKey], pages_per_run: int,
-              tally: Callable[[list[str], Reports, set[str], list[str]], None], *, embedding_model: str | None,
-              refresh: bool = False) -> None:
+def run_pages(
+    runs: PageRuns,
+    db: DatabaseManager,
+    keys: list[str],
+    steps: list[dg.AssetKey],
+    pages_per_run: int,
+    tally: Callable[[list[str], Reports, set[str], list[str]], None],
+    *,
+    embedding_model: str | None,
+    refresh: bool = False,
+) -> None:
     """Run ``steps`` for ``keys`` in runs of up to ``pages_per_run`` consecutive pages, fetching first.
 
     A stretch of pages none of which was ever saved runs the whole chain, a run per ``pages_per_run``.
@@ -141,8 +160,15 @@ def run_pages(runs: PageRuns, db: DatabaseManager, keys: list[str], steps: list[
         fetches, fetched = runs.run(stretch, steps[:1])
         with db.get_session() as session:
             states = page_states(session, [key_to_page(k) for k in fetched], embedding_model)
-        todo = [k for k in stretch if k in fetched and (key_to_page(k) not in states or not states[key_to_page(k)].settled(
-            embeddings=embedding_model is not None, refresh=refresh))]
+        todo = [
+            k
+            for k in stretch
+            if k in fetched
+            and (
+                key_to_page(k) not in states
+                or not states[key_to_page(k)].settled(embeddings=embedding_model is not None, refresh=refresh)
+            )
+        ]
         for chunk in _chunks(todo, pages_per_run):
             later, finished = runs.run(chunk, steps[1:])
             tally(chunk, {**fetches, **later}, finished, [])  # tally reads only the chunk's pages
@@ -151,4 +177,4 @@ def run_pages(runs: PageRuns, db: DatabaseManager, keys: list[str], steps: list[
 
 
 def _chunks(keys: list[str], size: int) -> list[list[str]]:
-    return [keys[start:start + size] for start in range(0, len(keys), size)]
+    return [keys[start : start + size] for start in range(0, len(keys), size)]

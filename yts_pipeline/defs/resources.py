@@ -50,7 +50,8 @@ class SharedInstances(Generic[K, V]):
 
 
 DATABASES: SharedInstances[DatabaseSettings, DatabaseManager] = SharedInstances(
-    lambda settings: DatabaseManager(settings=settings), DatabaseManager.close_all)
+    lambda settings: DatabaseManager(settings=settings), DatabaseManager.close_all
+)
 API_CLIENTS: SharedInstances[ApiSettings, YtsClient] = SharedInstances(YtsClient, YtsClient.close)
 
 

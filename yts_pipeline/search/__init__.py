@@ -16,7 +16,23 @@ from yts_pipeline.search.model import EmbeddingModel, get_model, model_location
 from yts_pipeline.search.queries import SEARCH_MODES, Filters, Result, recommend, search, similar
 
 __all__ = [
-    "SEARCH_MODES", "AmbiguousMovie", "CoverageProblems", "EmbedResult", "EmbeddingModel", "EmbeddingModelError",
-    "Filters", "MovieNotFound", "NothingToSearch", "Result", "SearchError", "UnknownGenre", "embed_movies",
-    "embedding_coverage_problems", "get_model", "model_location", "recommend", "search", "similar",
+    "SEARCH_MODES",
+    "AmbiguousMovie",
+    "CoverageProblems",
+    "EmbedResult",
+    "EmbeddingModel",
+    "EmbeddingModelError",
+    "Filters",
+    "MovieNotFound",
+    "NothingToSearch",
+    "Result",
+    "SearchError",
+    "UnknownGenre",
+    "embed_movies",
+    "embedding_coverage_problems",
+    "get_model",
+    "model_location",
+    "recommend",
+    "search",
+    "similar",
 ]

@@ -72,8 +72,13 @@ class TorchEncoder:
         self.transformer = transformer
 
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        return self.transformer.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                       convert_to_numpy=True, show_progress_bar=False)
+        return self.transformer.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
 
 class OpenVinoEncoder:
@@ -107,10 +112,12 @@ class OpenVinoEncoder:
         request = self._compiled.create_infer_request()
         longest_first = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(texts), batch_size):
-            rows = longest_first[start:start + batch_size]
+            rows = longest_first[start : start + batch_size]
             encodings = self._tokenizer.encode_batch([texts[i] for i in rows])
-            feed = {name: np.array([getattr(e, ENCODING_FIELDS[name]) for e in encodings], dtype=np.int64)
-                    for name in self._inputs}
+            feed = {
+                name: np.array([getattr(e, ENCODING_FIELDS[name]) for e in encodings], dtype=np.int64)
+                for name in self._inputs
+            }
             vectors[rows] = unit_rows(request.infer(feed)[0])
         return vectors
 

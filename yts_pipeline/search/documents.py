@@ -63,8 +63,14 @@ def plot_document(movie: MovieFields) -> str:
 
 def plot_text(movie: MovieFields) -> str | None:
     """``summary``, else ``description_full``, else ``description_intro`` (list and details fill different ones)."""
-    return next((text.strip() for text in (movie.summary, movie.description_full, movie.description_intro)
-                 if text and text.strip()), None)
+    return next(
+        (
+            text.strip()
+            for text in (movie.summary, movie.description_full, movie.description_intro)
+            if text and text.strip()
+        ),
+        None,
+    )
 
 
 def content_hash(model_name: str, document: str) -> str:
@@ -74,12 +80,26 @@ def content_hash(model_name: str, document: str) -> str:
 
 def document_fields() -> Select:
     """One set-based SELECT of ``MovieFields`` for every non-removed movie (callers add filters)."""
-    genres = (select(Genre.name).join(MovieGenre, MovieGenre.genre_id == Genre.id)
-              .where(MovieGenre.movie_id == Movie.id).order_by(Genre.name))
-    cast = (select(Cast.name).join(MovieCast, MovieCast.cast_id == Cast.id)
-            .where(MovieCast.movie_id == Movie.id).order_by(Cast.name).limit(TOP_CAST))
+    genres = (
+        select(Genre.name)
+        .join(MovieGenre, MovieGenre.genre_id == Genre.id)
+        .where(MovieGenre.movie_id == Movie.id)
+        .order_by(Genre.name)
+    )
+    cast = (
+        select(Cast.name)
+        .join(MovieCast, MovieCast.cast_id == Cast.id)
+        .where(MovieCast.movie_id == Movie.id)
+        .order_by(Cast.name)
+        .limit(TOP_CAST)
+    )
     return select(
-        Movie.id.label("movie_id"), Movie.title, Movie.year, Movie.summary, Movie.description_full,
-        Movie.description_intro, func.array(genres.scalar_subquery()).label("genres"),
+        Movie.id.label("movie_id"),
+        Movie.title,
+        Movie.year,
+        Movie.summary,
+        Movie.description_full,
+        Movie.description_intro,
+        func.array(genres.scalar_subquery()).label("genres"),
         func.array(cast.scalar_subquery()).label("cast"),
     ).where(Movie.removed_at.is_(None))

@@ -69,9 +69,13 @@ class CoverageProblems:
     example_external_ids: list[int] = field(default_factory=list)
 
 
-def embed_movies(db: DatabaseManager, model: EmbeddingModel | None = None,
-                 external_ids: Iterable[int] | None = None, batch_size: int | None = None,
-                 log: logging.Logger | None = None) -> EmbedResult:
+def embed_movies(
+    db: DatabaseManager,
+    model: EmbeddingModel | None = None,
+    external_ids: Iterable[int] | None = None,
+    batch_size: int | None = None,
+    log: logging.Logger | None = None,
+) -> EmbedResult:
     """Embed the given movies (YTS ids; ``None`` = every non-removed movie) whose vectors are missing or stale.
 
     A vector is stale when the hash of model name + document differs from the stored one, so a
@@ -89,26 +93,33 @@ def embed_movies(db: DatabaseManager, model: EmbeddingModel | None = None,
     chunk_size = batch_size * BATCHES_PER_WRITE
     encode_seconds = 0.0
     for start in range(0, len(pending), chunk_size):
-        chunk = pending[start:start + chunk_size]
+        chunk = pending[start : start + chunk_size]
         encode_started = time.perf_counter()
         vectors = model.encode([doc.text for doc in chunk], batch_size=batch_size)
         encode_seconds += time.perf_counter() - encode_started
         _upsert_embeddings(db, model.name, chunk, vectors)
         log.info("embedded %d of %d texts with %s", start + len(chunk), len(pending), model.name)
     seconds = time.perf_counter() - started
-    return EmbedResult(model=model.name, embedded=embedded, skipped=skipped, seconds=round(seconds, 3),
-                       encode_seconds=round(encode_seconds, 3),
-                       sentences_per_second=round(len(pending) / seconds, 1) if pending else 0.0, texts=len(pending))
+    return EmbedResult(
+        model=model.name,
+        embedded=embedded,
+        skipped=skipped,
+        seconds=round(seconds, 3),
+        encode_seconds=round(encode_seconds, 3),
+        sentences_per_second=round(len(pending) / seconds, 1) if pending else 0.0,
+        texts=len(pending),
+    )
 
 
-def pending_documents(db: DatabaseManager, model_name: str,
-                      external_ids: Iterable[int] | None = None) -> tuple[list[PendingDocument], int]:
+def pending_documents(
+    db: DatabaseManager, model_name: str, external_ids: Iterable[int] | None = None
+) -> tuple[list[PendingDocument], int]:
     """The documents that need a (new) vector, and how many movies have every vector up to date."""
     query = document_fields()
     for table, _ in VECTOR_DOCUMENTS:
-        query = (query.add_columns(table.model.label(f"{table.__tablename__}.model"),
-                                   table.content_hash.label(f"{table.__tablename__}.hash"))
-                 .outerjoin(table, table.movie_id == Movie.id))
+        query = query.add_columns(
+            table.model.label(f"{table.__tablename__}.model"), table.content_hash.label(f"{table.__tablename__}.hash")
+        ).outerjoin(table, table.movie_id == Movie.id)
     if external_ids is not None:
         query = query.where(Movie.external_id.in_(sorted(set(external_ids))))
     pending, skipped = [], 0
@@ -128,34 +139,54 @@ def pending_documents(db: DatabaseManager, model_name: str,
     return pending, skipped
 
 
-def _upsert_embeddings(db: DatabaseManager, model_name: str, documents: Sequence[PendingDocument],
-                       vectors: np.ndarray) -> None:
+def _upsert_embeddings(
+    db: DatabaseManager, model_name: str, documents: Sequence[PendingDocument], vectors: np.ndarray
+) -> None:
     """One INSERT ... ON CONFLICT per table, in movie id order so concurrent writers never deadlock."""
     with db.get_session() as session:
         for table, _ in VECTOR_DOCUMENTS:
-            rows = sorted(({"movie_id": doc.movie_id, "vector_text": VECTOR_TEXT % tuple(vector.tolist()),
-                            "model": model_name, "content_hash": doc.content_hash}
-                           for doc, vector in zip(documents, vectors, strict=True) if doc.table is table),
-                          key=lambda row: row["movie_id"])
+            rows = sorted(
+                (
+                    {
+                        "movie_id": doc.movie_id,
+                        "vector_text": VECTOR_TEXT % tuple(vector.tolist()),
+                        "model": model_name,
+                        "content_hash": doc.content_hash,
+                    }
+                    for doc, vector in zip(documents, vectors, strict=True)
+                    if doc.table is table
+                ),
+                key=lambda row: row["movie_id"],
+            )
             if not rows:
                 continue
             stmt = insert(table).values(embedding=cast(bindparam("vector_text"), table.embedding.type))
-            stmt = stmt.on_conflict_do_update(index_elements=[table.movie_id], set_={
-                "embedding": stmt.excluded.embedding, "model": stmt.excluded.model,
-                "content_hash": stmt.excluded.content_hash, "updated_at": func.now(),
-            })
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.movie_id],
+                set_={
+                    "embedding": stmt.excluded.embedding,
+                    "model": stmt.excluded.model,
+                    "content_hash": stmt.excluded.content_hash,
+                    "updated_at": func.now(),
+                },
+            )
             # RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
             session.connection().execute(stmt.returning(table.movie_id), rows).all()
 
 
 def embedding_coverage_problems(db: DatabaseManager, model_name: str, examples: int = 5) -> CoverageProblems:
     """Non-removed movies missing a vector from ``model_name`` in either table (an asset check): count, a few ids."""
-    has_every_vector = [exists().where(table.movie_id == Movie.id, table.model == model_name)
-                        for table, _ in VECTOR_DOCUMENTS]
-    query = (select(Movie.external_id, func.count().over().label("missing"))
-             .where(Movie.removed_at.is_(None), ~and_(*has_every_vector))
-             .order_by(Movie.external_id).limit(examples))
+    has_every_vector = [
+        exists().where(table.movie_id == Movie.id, table.model == model_name) for table, _ in VECTOR_DOCUMENTS
+    ]
+    query = (
+        select(Movie.external_id, func.count().over().label("missing"))
+        .where(Movie.removed_at.is_(None), ~and_(*has_every_vector))
+        .order_by(Movie.external_id)
+        .limit(examples)
+    )
     with db.get_session() as session:
         rows = session.execute(query).all()
-    return CoverageProblems(missing=rows[0].missing if rows else 0,
-                            example_external_ids=[row.external_id for row in rows])
+    return CoverageProblems(
+        missing=rows[0].missing if rows else 0, example_external_ids=[row.external_id for row in rows]
+    )

@@ -76,9 +76,13 @@ def export_location(name: str, model_folder: Path, data_dir: Path) -> Path:
 def model_fingerprint(model_folder: Path) -> str:
     """sha256 of every weight and config file of the model (their paths too), and of ``EXPORT_FORMAT``."""
     digest = hashlib.sha256(f"export format {EXPORT_FORMAT}\n".encode())
-    files = sorted(path for path in model_folder.rglob("*")
-                   if path.is_file() and path.suffix in MODEL_FILE_SUFFIXES
-                   and not OTHER_RUNTIME_FOLDERS & set(path.relative_to(model_folder).parts[:-1]))
+    files = sorted(
+        path
+        for path in model_folder.rglob("*")
+        if path.is_file()
+        and path.suffix in MODEL_FILE_SUFFIXES
+        and not OTHER_RUNTIME_FOLDERS & set(path.relative_to(model_folder).parts[:-1])
+    )
     for path in files:
         digest.update(f"{path.relative_to(model_folder).as_posix()}\0".encode())
         with path.open("rb") as handle:
@@ -110,8 +114,10 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         handle = lock_path.open("a")
     except OSError as exc:
-        raise BackendUnavailable(f"cannot write the exported model under {lock_path.parent} ({exc.strerror}): "
-                                 "set YTS_DATA_DIR to a writable folder") from exc
+        raise BackendUnavailable(
+            f"cannot write the exported model under {lock_path.parent} ({exc.strerror}): "
+            "set YTS_DATA_DIR to a writable folder"
+        ) from exc
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -143,8 +149,10 @@ def _write_export(name: str, model_folder: Path, staging: Path) -> None:
     hf_tokenizer = transformer.tokenizer
     inputs = list(hf_tokenizer.model_input_names)
     if not getattr(hf_tokenizer, "is_fast", False) or not set(inputs) <= ENCODING_FIELDS.keys():
-        raise BackendUnavailable(f"the model in {model_folder} has no fast tokenizer with the usual inputs "
-                                 f"(it takes {inputs}): it can only run on torch")
+        raise BackendUnavailable(
+            f"the model in {model_folder} has no fast tokenizer with the usual inputs "
+            f"(it takes {inputs}): it can only run on torch"
+        )
     tokenizer = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=transformer.max_seq_length)
@@ -167,17 +175,28 @@ def _write_export(name: str, model_folder: Path, staging: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes on branches that are constant for inference
             torch.onnx.export(
-                SentenceEmbedding().eval(), example_tensors, onnx, dynamo=False, opset_version=ONNX_OPSET,
-                input_names=inputs, output_names=["sentence_embedding"],
+                SentenceEmbedding().eval(),
+                example_tensors,
+                onnx,
+                dynamo=False,
+                opset_version=ONNX_OPSET,
+                input_names=inputs,
+                output_names=["sentence_embedding"],
                 dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in inputs}, "sentence_embedding": {0: "batch"}},
             )
     except Exception as exc:
         raise BackendUnavailable(f"torch cannot export it to ONNX ({exc})") from exc
     _write(staging / ONNX_FILE, onnx.getvalue())
     _write(staging / TOKENIZER_FILE, tokenizer.to_str().encode())
-    manifest = {"format": EXPORT_FORMAT, "model": name, "source": str(model_folder),
-                "dimensions": dimensions, "max_seq_length": transformer.max_seq_length, "inputs": inputs,
-                "torch": torch.__version__}
+    manifest = {
+        "format": EXPORT_FORMAT,
+        "model": name,
+        "source": str(model_folder),
+        "dimensions": dimensions,
+        "max_seq_length": transformer.max_seq_length,
+        "inputs": inputs,
+        "torch": torch.__version__,
+    }
     _write(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
     _check_against_torch(name, staging, TorchEncoder(transformer))
 
@@ -187,8 +206,10 @@ def _check_against_torch(name: str, staging: Path, reference: TorchEncoder) -> N
     expected = reference.encode(PROBE_TEXTS, batch_size=len(PROBE_TEXTS))
     worst = agreement(expected, OpenVinoEncoder(staging).encode(PROBE_TEXTS, batch_size=len(PROBE_TEXTS))).min_cosine
     if worst < MIN_PROBE_COSINE:
-        raise BackendUnavailable(f"the OpenVINO export of {name} gives other vectors than torch "
-                                 f"(cosine {worst:.4f} < {MIN_PROBE_COSINE}): it can only run on torch")
+        raise BackendUnavailable(
+            f"the OpenVINO export of {name} gives other vectors than torch "
+            f"(cosine {worst:.4f} < {MIN_PROBE_COSINE}): it can only run on torch"
+        )
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -26,8 +26,9 @@ BEST_RATING = 10.0
 TIE_MARGIN = 1e-5  # stored scores are rounded to 6 decimals, and their cosines are numpy's, not pgvector's
 
 
-def stored_similar(session: Session, movie_id: int, k: int, where: str, params: dict[str, Any], *,
-                   filtered: bool) -> list[Ranked] | None:
+def stored_similar(
+    session: Session, movie_id: int, k: int, where: str, params: dict[str, Any], *, filtered: bool
+) -> list[Ranked] | None:
     """The first ``k`` neighbours of ``movie_id``'s list that meet ``where``, as ``rank`` would give them;
     ``filtered``: ``where`` holds conditions of the caller's filters."""
     if k > LIST_SIZE:
@@ -63,8 +64,7 @@ def _ranked(row: Any) -> Ranked:
     return Ranked(as_profile(row), row.score, list(row.reasons))
 
 
-def best_beyond(floor: float, has_genres: bool, has_plot: bool,
-                weights: Weights = WEIGHTS) -> tuple[int, float]:
+def best_beyond(floor: float, has_genres: bool, has_plot: bool, weights: Weights = WEIGHTS) -> tuple[int, float]:
     """The best (tier, score) of a movie not among a list's candidates (``ranking._score``'s terms)."""
     plot = (weights.plot if has_plot else weights.plot_without_plot) * floor
     rest = weights.era + weights.quality * (BEST_RATING - weights.typical_rating) / 5
@@ -75,7 +75,10 @@ def lists_version(session: Session, liked: Sequence[int]) -> tuple[str, bool] | 
     """The version every liked movie's list has (and whether all of them hold every movie), else ``None``."""
     found = listed_versions(session, liked)
     versions = {row.version for row in found}
-    if len(found) < len(set(liked)) or len(versions) != 1 or any(
-            row.version != neighbours_version(row.plot_model) for row in found):
+    if (
+        len(found) < len(set(liked))
+        or len(versions) != 1
+        or any(row.version != neighbours_version(row.plot_model) for row in found)
+    ):
         return None
     return versions.pop(), all(row.complete for row in found)

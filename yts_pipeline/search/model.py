@@ -106,10 +106,10 @@ def _load(name: str, folder: Path, backend: str) -> EmbeddingModel:
         model = _openvino_model(name, folder)
     except BackendUnavailable as exc:
         if backend == "openvino":
-            raise BackendUnavailable(f"EMBEDDING_BACKEND=openvino cannot load {name}: {exc}; "
-                                     "set EMBEDDING_BACKEND=torch (or auto)") from exc
-        _log.warning("EMBEDDING_BACKEND=auto: OpenVINO cannot load %s (%s); embedding with torch",
-                     name, exc)
+            raise BackendUnavailable(
+                f"EMBEDDING_BACKEND=openvino cannot load {name}: {exc}; set EMBEDDING_BACKEND=torch (or auto)"
+            ) from exc
+        _log.warning("EMBEDDING_BACKEND=auto: OpenVINO cannot load %s (%s); embedding with torch", name, exc)
         return _torch_model(name, folder)
     _log.info("embedding with %s on OpenVINO (EMBEDDING_BACKEND=%s)", name, backend)
     return model

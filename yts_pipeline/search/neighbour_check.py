@@ -22,12 +22,24 @@ def lists_unlike_live(db: DatabaseManager, sample: int = SAMPLE, k: int = K) -> 
     """How many lists were compared, the YTS ids of those whose top ``k`` is not the live one, and whether
     few enough differ."""
     with db.get_session() as session:
-        picked = session.execute(text(
-            "SELECT m.id, m.external_id FROM movie_neighbours l JOIN movies m ON m.id = l.movie_id "
-            "WHERE m.removed_at IS NULL ORDER BY random() LIMIT :sample"), {"sample": sample}).all()
-        stored = {external_id: [row.external_id for row in read_stored_list(
-                      session, movie_id, "m.removed_at IS NULL", {}, LIST_SIZE) if row.passes][:k]
-                  for movie_id, external_id in picked}
-    unlike = [external_id for external_id, top in stored.items()
-              if top != [r.external_id for r in similar_live(db, external_id, k=k)]]
+        picked = session.execute(
+            text(
+                "SELECT m.id, m.external_id FROM movie_neighbours l JOIN movies m ON m.id = l.movie_id "
+                "WHERE m.removed_at IS NULL ORDER BY random() LIMIT :sample"
+            ),
+            {"sample": sample},
+        ).all()
+        stored = {
+            external_id: [
+                row.external_id
+                for row in read_stored_list(session, movie_id, "m.removed_at IS NULL", {}, LIST_SIZE)
+                if row.passes
+            ][:k]
+            for movie_id, external_id in picked
+        }
+    unlike = [
+        external_id
+        for external_id, top in stored.items()
+        if top != [r.external_id for r in similar_live(db, external_id, k=k)]
+    ]
     return len(stored), unlike, len(unlike) <= MAX_UNLIKE * len(stored)

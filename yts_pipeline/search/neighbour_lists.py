@@ -46,20 +46,23 @@ class PlotCatalog:
         if len(names) > 64:
             raise ValueError(f"{len(names)} genres do not fit a 64-bit mask")
         code_numbers: dict[str, int] = {}
-        codes = [code_numbers.setdefault(p.imdb_code, len(code_numbers)) if p.imdb_code else -1 - row
-                 for row, p in enumerate(profiles)]
+        codes = [
+            code_numbers.setdefault(p.imdb_code, len(code_numbers)) if p.imdb_code else -1 - row
+            for row, p in enumerate(profiles)
+        ]
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(profiles), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return cls(
-            profiles=list(profiles), vectors=vectors / np.where(norms > 0, norms, 1),
+            profiles=list(profiles),
+            vectors=vectors / np.where(norms > 0, norms, 1),
             movie_ids=np.array([p.movie_id for p in profiles], dtype=np.int64),
             external_ids=np.array([p.external_id for p in profiles], dtype=np.int64),
             codes=np.array(codes, dtype=np.int64),
-            genres=np.array([sum((bit[g] for g in p.genres), np.uint64(0)) for p in profiles],
-                            dtype=np.uint64),
+            genres=np.array([sum((bit[g] for g in p.genres), np.uint64(0)) for p in profiles], dtype=np.uint64),
             years=np.array([p.year or 0 for p in profiles], dtype=np.float64),
             ratings=np.array([p.rating or 0.0 for p in profiles], dtype=np.float64),
-            has_plot=np.array([p.has_plot for p in profiles], dtype=bool))
+            has_plot=np.array([p.has_plot for p in profiles], dtype=bool),
+        )
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -80,17 +83,24 @@ class NeighbourList:
     floor: float | None
 
 
-def neighbour_lists(catalog: PlotCatalog, rows: Sequence[int] | np.ndarray, *, size: int = LIST_SIZE,
-                    candidates: int = CANDIDATES, weights: Weights = WEIGHTS) -> Iterator[NeighbourList]:
+def neighbour_lists(
+    catalog: PlotCatalog,
+    rows: Sequence[int] | np.ndarray,
+    *,
+    size: int = LIST_SIZE,
+    candidates: int = CANDIDATES,
+    weights: Weights = WEIGHTS,
+) -> Iterator[NeighbourList]:
     """The list of each of ``rows``, block by block: what ``similar`` answers with ``candidates`` exact
     plot neighbours, the first ``size`` results."""
     rows = np.asarray(rows, dtype=np.int64)
     for start in range(0, len(rows), BLOCK_ROWS):
-        yield from _block_lists(catalog, rows[start:start + BLOCK_ROWS], size, candidates, weights)
+        yield from _block_lists(catalog, rows[start : start + BLOCK_ROWS], size, candidates, weights)
 
 
-def _block_lists(catalog: PlotCatalog, rows: np.ndarray, size: int, candidates: int,
-                 weights: Weights) -> Iterator[NeighbourList]:
+def _block_lists(
+    catalog: PlotCatalog, rows: np.ndarray, size: int, candidates: int, weights: Weights
+) -> Iterator[NeighbourList]:
     similarity = catalog.vectors[rows] @ catalog.vectors.T
     # not itself, nor another upload of itself: the live scan leaves them out before taking candidates
     itself = catalog.codes[rows][:, None] == catalog.codes[None, :]
@@ -112,18 +122,23 @@ def _block_lists(catalog: PlotCatalog, rows: np.ndarray, size: int, candidates: 
         neighbours = top[i, columns].tolist()
         similarities = cosines[i, columns].tolist()
         yield NeighbourList(
-            row=int(row), neighbours=neighbours, candidates=top[i, valid[i]].tolist(),
+            row=int(row),
+            neighbours=neighbours,
+            candidates=top[i, valid[i]].tolist(),
             scores=[round(s, 6) for s in scores[i, columns].tolist()],
             similarities=similarities,
-            reasons=[reasons_for(query, catalog.profiles[n], s, weights)
-                     for n, s in zip(neighbours, similarities, strict=True)],
-            floor=None if np.isnan(floors[i]) else float(floors[i]))
+            reasons=[
+                reasons_for(query, catalog.profiles[n], s, weights)
+                for n, s in zip(neighbours, similarities, strict=True)
+            ],
+            floor=None if np.isnan(floors[i]) else float(floors[i]),
+        )
 
 
 def _largest(similarity: np.ndarray, pool: int) -> np.ndarray:
     """Each row's ``pool`` largest columns, in no order."""
     width = similarity.shape[1]
-    return np.argpartition(similarity, width - pool, axis=1)[:, width - pool:]
+    return np.argpartition(similarity, width - pool, axis=1)[:, width - pool :]
 
 
 def _pair_cosines(catalog: PlotCatalog, rows: np.ndarray, top: np.ndarray) -> np.ndarray:
@@ -133,8 +148,9 @@ def _pair_cosines(catalog: PlotCatalog, rows: np.ndarray, top: np.ndarray) -> np
     return np.einsum("ij,ikj->ik", catalog.vectors[rows], catalog.vectors[top]).astype(np.float64)
 
 
-def _blend(catalog: PlotCatalog, rows: np.ndarray, top: np.ndarray, cosines: np.ndarray,
-           weights: Weights) -> tuple[np.ndarray, np.ndarray]:
+def _blend(
+    catalog: PlotCatalog, rows: np.ndarray, top: np.ndarray, cosines: np.ndarray, weights: Weights
+) -> tuple[np.ndarray, np.ndarray]:
     """``ranking._score`` on arrays: (tier, score) of each candidate ``top[i, j]`` for movie ``rows[i]``."""
     query_genres, genres = catalog.genres[rows][:, None], catalog.genres[top]
     shared = np.bitwise_count(query_genres & genres).astype(np.float64)

@@ -27,16 +27,26 @@ from yts_pipeline.search.neighbours import HAS_PLOT, PROFILE_COLUMNS, as_profile
 from yts_pipeline.search.sql import GENRES, QUALITY_ORDER
 
 # A movie's inputs to the ranking (its own list and its place in others'): plot vector, codes, genres, year...
-FINGERPRINT = (f"md5(format('%s|%s|%s|%s|%s|%s|%s', m.external_id, p.content_hash, m.imdb_code, m.year, "
-               f"m.rating, {GENRES}, {HAS_PLOT}))")
+FINGERPRINT = (
+    f"md5(format('%s|%s|%s|%s|%s|%s|%s', m.external_id, p.content_hash, m.imdb_code, m.year, "
+    f"m.rating, {GENRES}, {HAS_PLOT}))"
+)
 RANKED_MOVIES = """
     FROM movies m JOIN movie_plot_embeddings p ON p.movie_id = m.id
     WHERE p.model = %(model)s AND m.removed_at IS NULL"""
-VECTOR_ROW = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"),
-                       ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (EMBEDDING_DIMENSIONS,))])
+VECTOR_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("id_len", ">i4"),
+        ("id", ">i8"),
+        ("vec_len", ">i4"),
+        ("dim", ">i2"),
+        ("unused", ">i2"),
+        ("vec", ">f4", (EMBEDDING_DIMENSIONS,)),
+    ]
+)
 COPY_HEADER = len(b"PGCOPY\n\xff\r\n\x00") + 8
-LIST_COLUMNS = ("movie_id, version, fingerprint, candidate_floor, neighbour_ids, candidate_ids, scores, "
-                "reasons")
+LIST_COLUMNS = "movie_id, version, fingerprint, candidate_floor, neighbour_ids, candidate_ids, scores, reasons"
 COPY_ROWS = 2000  # lists per COPY: the text of 75,000 lists at once would take ~1 GB
 STORED_LIST = f"""
     SELECT {PROFILE_COLUMNS}, n.score, l.reasons -> CAST(n.position - 1 AS int) AS reasons, l.version,
@@ -68,10 +78,12 @@ def read_catalog(session: Session, model_name: str) -> tuple[PlotCatalog, list[s
     """
     session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     profiles = f"SELECT {PROFILE_COLUMNS}, {FINGERPRINT} AS fingerprint {RANKED_MOVIES} ORDER BY m.id"
-    rows = session.execute(text(profiles.replace("%(model)s", ":model")),
-                           {"model": model_name, "qualities": QUALITY_ORDER}).all()
-    vectors = _copy_vectors(session, f"SELECT p.movie_id, p.embedding {RANKED_MOVIES} ORDER BY m.id",
-                            {"model": model_name})
+    rows = session.execute(
+        text(profiles.replace("%(model)s", ":model")), {"model": model_name, "qualities": QUALITY_ORDER}
+    ).all()
+    vectors = _copy_vectors(
+        session, f"SELECT p.movie_id, p.embedding {RANKED_MOVIES} ORDER BY m.id", {"model": model_name}
+    )
     if [row.movie_id for row in rows] != vectors["id"].tolist():
         raise RuntimeError("the catalog's movies and vectors were read apart")
     catalog = PlotCatalog.of([as_profile(row) for row in rows], vectors["vec"])
@@ -80,8 +92,7 @@ def read_catalog(session: Session, model_name: str) -> tuple[PlotCatalog, list[s
 
 def stored_lists(session: Session) -> dict[int, StoredList]:
     """Every stored list's version, fingerprint and floor, by ``movies.id``."""
-    rows = session.execute(text("SELECT movie_id, version, fingerprint, candidate_floor "
-                                "FROM movie_neighbours"))
+    rows = session.execute(text("SELECT movie_id, version, fingerprint, candidate_floor FROM movie_neighbours"))
     return {row.movie_id: StoredList(row.version, row.fingerprint, row.candidate_floor) for row in rows}
 
 
@@ -89,43 +100,60 @@ def lists_holding(session: Session, movie_ids: Sequence[int]) -> list[int]:
     """The movies whose list has any of ``movie_ids`` among its candidates (an array overlap, in Postgres)."""
     if not movie_ids:
         return []
-    return list(session.scalars(text("SELECT movie_id FROM movie_neighbours "
-                                     "WHERE candidate_ids && CAST(:ids AS bigint[])"),
-                                {"ids": list(movie_ids)}))
+    return list(
+        session.scalars(
+            text("SELECT movie_id FROM movie_neighbours WHERE candidate_ids && CAST(:ids AS bigint[])"),
+            {"ids": list(movie_ids)},
+        )
+    )
 
 
-def write_lists(session: Session, version: str, catalog: PlotCatalog, fingerprints: Sequence[str],
-                lists: Iterable[NeighbourList], *, delete: Sequence[int] | None) -> int:
+def write_lists(
+    session: Session,
+    version: str,
+    catalog: PlotCatalog,
+    fingerprints: Sequence[str],
+    lists: Iterable[NeighbourList],
+    *,
+    delete: Sequence[int] | None,
+) -> int:
     """Replace the lists of ``delete`` (``None``: every list) by ``lists``; returns how many were written."""
     if delete is None:
         session.execute(text("DELETE FROM movie_neighbours"))
     elif delete:
-        session.execute(text("DELETE FROM movie_neighbours WHERE movie_id = ANY(:ids)"),
-                        {"ids": list(delete)})
+        session.execute(text("DELETE FROM movie_neighbours WHERE movie_id = ANY(:ids)"), {"ids": list(delete)})
     cursor = session.connection().connection.dbapi_connection.cursor()
     written, lists = 0, iter(lists)
     while chunk := list(itertools.islice(lists, COPY_ROWS)):
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         for found in chunk:
-            writer.writerow([int(catalog.movie_ids[found.row]), version, fingerprints[found.row],
-                             "" if found.floor is None else repr(found.floor),
-                             _array(catalog.movie_ids[found.neighbours].tolist()),
-                             _array(catalog.movie_ids[found.candidates].tolist()), _array(found.scores),
-                             json.dumps(found.reasons, ensure_ascii=False)])
+            writer.writerow(
+                [
+                    int(catalog.movie_ids[found.row]),
+                    version,
+                    fingerprints[found.row],
+                    "" if found.floor is None else repr(found.floor),
+                    _array(catalog.movie_ids[found.neighbours].tolist()),
+                    _array(catalog.movie_ids[found.candidates].tolist()),
+                    _array(found.scores),
+                    json.dumps(found.reasons, ensure_ascii=False),
+                ]
+            )
         buffer.seek(0)
         cursor.copy_expert(f"COPY movie_neighbours ({LIST_COLUMNS}) FROM STDIN WITH (FORMAT csv)", buffer)
         written += len(chunk)
     return written
 
 
-def read_stored_list(session: Session, movie_id: int, where: str, params: dict[str, Any],
-                     limit: int) -> list[Any]:
+def read_stored_list(session: Session, movie_id: int, where: str, params: dict[str, Any], limit: int) -> list[Any]:
     """The first ``limit`` of ``movie_id``'s stored list in order: each neighbour's profile, score and
     reasons, whether it meets ``where`` (conditions on ``movies m``) and, when not, whether other uploads
     of it exist; the list's version and floor, and the model of the movie's plot vector."""
-    return session.execute(text(STORED_LIST.format(where=where)), {
-        **params, "movie_id": movie_id, "qualities": QUALITY_ORDER, "limit": limit}).all()
+    return session.execute(
+        text(STORED_LIST.format(where=where)),
+        {**params, "movie_id": movie_id, "qualities": QUALITY_ORDER, "limit": limit},
+    ).all()
 
 
 def list_owner(session: Session, movie_id: int) -> Any:
@@ -136,10 +164,14 @@ def list_owner(session: Session, movie_id: int) -> Any:
 def listed_versions(session: Session, movie_ids: Sequence[int]) -> list[Any]:
     """For each of ``movie_ids`` that has a list: its version, its plot vector's model, whether it is
     complete (every movie was a candidate)."""
-    return session.execute(text(
-        "SELECT l.movie_id, l.version, p.model AS plot_model, l.candidate_floor IS NULL AS complete "
-        "FROM movie_neighbours l JOIN movie_plot_embeddings p ON p.movie_id = l.movie_id "
-        "WHERE l.movie_id = ANY(:ids)"), {"ids": list(movie_ids)}).all()
+    return session.execute(
+        text(
+            "SELECT l.movie_id, l.version, p.model AS plot_model, l.candidate_floor IS NULL AS complete "
+            "FROM movie_neighbours l JOIN movie_plot_embeddings p ON p.movie_id = l.movie_id "
+            "WHERE l.movie_id = ANY(:ids)"
+        ),
+        {"ids": list(movie_ids)},
+    ).all()
 
 
 def _copy_vectors(session: Session, select: str, params: dict[str, Any]) -> np.ndarray:
@@ -151,7 +183,7 @@ def _copy_vectors(session: Session, select: str, params: dict[str, Any]) -> np.n
     cursor.copy_expert(f"COPY ({statement}) TO STDOUT WITH (FORMAT binary)", buffer)
     data = buffer.getvalue()
     (extension,) = struct.unpack_from(">i", data, COPY_HEADER - 4)
-    body = data[COPY_HEADER + extension:-2]
+    body = data[COPY_HEADER + extension : -2]
     return np.frombuffer(body, dtype=VECTOR_ROW)
 
 

@@ -57,32 +57,49 @@ def update_neighbour_lists(db: DatabaseManager, model_name: str, *, full: bool =
         full = full or any(s.version != version for s in stored.values()) or not stored
         row_of = {int(movie_id): row for row, movie_id in enumerate(catalog.movie_ids)}
         gone = sorted(set(stored) - set(row_of))
-        changed = ([row for row, movie_id in enumerate(catalog.movie_ids.tolist())
-                    if movie_id not in stored or stored[movie_id].fingerprint != fingerprints[row]]
-                   if not full else list(range(len(catalog))))
+        changed = (
+            [
+                row
+                for row, movie_id in enumerate(catalog.movie_ids.tolist())
+                if movie_id not in stored or stored[movie_id].fingerprint != fingerprints[row]
+            ]
+            if not full
+            else list(range(len(catalog)))
+        )
         if full:
             redo = np.arange(len(catalog))
         else:
             holders = lists_holding(session, [*catalog.movie_ids[changed].tolist(), *gone])
             redo = _touched(catalog, stored, changed, [row_of[h] for h in holders if h in row_of])
-        written = write_lists(session, version, catalog, fingerprints, neighbour_lists(catalog, redo),
-                              delete=None if full else [*gone, *catalog.movie_ids[redo].tolist()])
+        written = write_lists(
+            session,
+            version,
+            catalog,
+            fingerprints,
+            neighbour_lists(catalog, redo),
+            delete=None if full else [*gone, *catalog.movie_ids[redo].tolist()],
+        )
     mode = "full" if full else "incremental" if written or gone else "none"
-    return NeighboursReport(mode=mode, version=version, movies=len(catalog), changed=len(changed),
-                            removed=len(gone), lists_written=written,
-                            seconds=round(time.perf_counter() - started, 3))
+    return NeighboursReport(
+        mode=mode,
+        version=version,
+        movies=len(catalog),
+        changed=len(changed),
+        removed=len(gone),
+        lists_written=written,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
-def _touched(catalog: PlotCatalog, stored: dict[int, StoredList], changed: list[int],
-             holding: list[int]) -> np.ndarray:
+def _touched(catalog: PlotCatalog, stored: dict[int, StoredList], changed: list[int], holding: list[int]) -> np.ndarray:
     """The changed rows, the rows ``holding`` a changed or gone movie among their candidates (it may leave),
     and the rows whose last candidate is no closer than a changed movie's plot (it enters)."""
     redo = {*changed, *holding}
     if changed:
         floors = np.array([_floor(stored.get(movie_id)) for movie_id in catalog.movie_ids.tolist()])
         for start in range(0, len(catalog), 4096):
-            closest = (catalog.vectors[start:start + 4096] @ catalog.vectors[changed].T).max(axis=1)
-            entered = np.flatnonzero(closest >= floors[start:start + 4096] - FLOOR_SLACK)
+            closest = (catalog.vectors[start : start + 4096] @ catalog.vectors[changed].T).max(axis=1)
+            entered = np.flatnonzero(closest >= floors[start : start + 4096] - FLOOR_SLACK)
             redo.update((start + entered).tolist())
     return np.array(sorted(redo), dtype=np.int64)
 

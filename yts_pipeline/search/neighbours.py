@@ -23,26 +23,35 @@ NOT_A_REFERENCE = """m.id <> ALL(CAST(:refs AS bigint[]))
               AND (m.imdb_code IS NULL OR m.imdb_code <> ALL(ARRAY(
                   SELECT imdb_code FROM movies WHERE id = ANY(CAST(:refs AS bigint[])) AND imdb_code IS NOT NULL)))"""
 # The candidates: each liked movie's nearest plots through the HNSW index (the live ranking)...
-NEAREST_BY_INDEX = """
+NEAREST_BY_INDEX = (
+    """
         SELECT DISTINCT n.id FROM refs CROSS JOIN LATERAL (
             SELECT m.id FROM movie_plot_embeddings e JOIN movies m ON m.id = e.movie_id
             WHERE e.model = (SELECT model FROM movie_plot_embeddings WHERE movie_id = (CAST(:refs AS bigint[]))[1])
-              AND {where} AND """ + NOT_A_REFERENCE + """
+              AND {where} AND """
+    + NOT_A_REFERENCE
+    + """
             ORDER BY e.embedding <=> refs.embedding
             LIMIT :candidates
         ) n
         WHERE refs.position <= :liked"""
+)
 # ... or the same candidates, stored with their lists (``movie_neighbours`` of version :version).
-NEAREST_FROM_LISTS = """
+NEAREST_FROM_LISTS = (
+    """
         SELECT DISTINCT m.id FROM movie_neighbours l CROSS JOIN LATERAL unnest(l.candidate_ids) AS n(id)
         JOIN movies m ON m.id = n.id
         WHERE l.movie_id = ANY((CAST(:refs AS bigint[]))[1:CAST(:liked AS int)]) AND l.version = :version
-          AND {where} AND """ + NOT_A_REFERENCE
+          AND {where} AND """
+    + NOT_A_REFERENCE
+)
 HAS_PLOT = r"COALESCE(m.summary ~ '\S' OR m.description_full ~ '\S' OR m.description_intro ~ '\S', false)"
 # In the order of Profile's fields (``as_profile``).
-PROFILE_COLUMNS = ("m.id AS movie_id, m.external_id, m.imdb_code, m.title, m.year, "
-                   f"CAST(m.rating AS float8) AS rating, {GENRES} AS genres, {HAS_PLOT} AS has_plot, "
-                   f"{BEST_QUALITY} AS best_quality")
+PROFILE_COLUMNS = (
+    "m.id AS movie_id, m.external_id, m.imdb_code, m.title, m.year, "
+    f"CAST(m.rating AS float8) AS rating, {GENRES} AS genres, {HAS_PLOT} AS has_plot, "
+    f"{BEST_QUALITY} AS best_quality"
+)
 NEIGHBOURHOOD = """
     WITH refs AS MATERIALIZED (
         SELECT r.position, p.embedding
@@ -70,8 +79,15 @@ class Neighbourhood:
     candidates: list[tuple[Profile, list[float]]]
 
 
-def neighbourhood(session: Session, liked: Sequence[int], disliked: Sequence[int], where: str,
-                  params: dict[str, Any], candidates: int, lists_version: str | None = None) -> Neighbourhood:
+def neighbourhood(
+    session: Session,
+    liked: Sequence[int],
+    disliked: Sequence[int],
+    where: str,
+    params: dict[str, Any],
+    candidates: int,
+    lists_version: str | None = None,
+) -> Neighbourhood:
     """The movies ``liked`` and ``disliked`` (``movies.id``) and the candidates around the liked ones.
 
     Candidates meet ``where`` (conditions on ``movies m``). The liked and disliked movies, and
@@ -80,13 +96,21 @@ def neighbourhood(session: Session, liked: Sequence[int], disliked: Sequence[int
     """
     use_index_scans(session)
     nearest = (NEAREST_BY_INDEX if lists_version is None else NEAREST_FROM_LISTS).format(where=where)
-    rows = session.execute(text(NEIGHBOURHOOD.format(nearest=nearest, profile=PROFILE_COLUMNS)), {
-        **params, "refs": [*liked, *disliked], "liked": len(liked), "candidates": candidates,
-        "qualities": QUALITY_ORDER, "version": lists_version,
-    }).all()
+    rows = session.execute(
+        text(NEIGHBOURHOOD.format(nearest=nearest, profile=PROFILE_COLUMNS)),
+        {
+            **params,
+            "refs": [*liked, *disliked],
+            "liked": len(liked),
+            "candidates": candidates,
+            "qualities": QUALITY_ORDER,
+            "version": lists_version,
+        },
+    ).all()
     return Neighbourhood(
         references={row.movie_id: (as_profile(row), row.plot_model) for row in rows if row.is_reference},
-        candidates=[(as_profile(row), list(row.similarities)) for row in rows if not row.is_reference])
+        candidates=[(as_profile(row), list(row.similarities)) for row in rows if not row.is_reference],
+    )
 
 
 def as_profile(row: Any) -> Profile:

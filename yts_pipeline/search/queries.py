@@ -26,8 +26,17 @@ from yts_pipeline.search.ranking import CANDIDATES, Ranked, rank
 from yts_pipeline.search.resolve import describe, resolve_movie
 from yts_pipeline.search.sql import BEST_QUALITY, GENRES, QUALITY_ORDER, Filters, check_k, filter_sql, use_index_scans
 
-__all__ = ["SEARCH_MODES", "Filters", "Result", "recommend", "recommend_live", "resolve_movie", "search",
-           "similar", "similar_live"]
+__all__ = [
+    "SEARCH_MODES",
+    "Filters",
+    "Result",
+    "recommend",
+    "recommend_live",
+    "resolve_movie",
+    "search",
+    "similar",
+    "similar_live",
+]
 
 Mode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[Mode, ...] = ("hybrid", "semantic", "keyword")
@@ -54,8 +63,14 @@ class Result:
     reasons: list[str] = field(default_factory=list)
 
 
-def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
-           filters: Filters | None = None, model: EmbeddingModel | None = None) -> list[Result]:
+def search(
+    db: DatabaseManager,
+    query: str,
+    mode: Mode = "hybrid",
+    k: int = 10,
+    filters: Filters | None = None,
+    model: EmbeddingModel | None = None,
+) -> list[Result]:
     """The ``k`` best movies for a free-text query; the model is loaded only for semantic and hybrid."""
     if not query.strip():
         raise SearchError("the search text is empty")
@@ -71,8 +86,9 @@ def search(db: DatabaseManager, query: str, mode: Mode = "hybrid", k: int = 10,
     with db.get_session() as session:
         where = filter_sql(session, filters, params)
         results = _ranked_results(session, ranked(where), params)
-        if not results and not (_has_movies(session) if mode == "keyword"
-                                else _has_vectors(session, model_name=params["model"])):
+        if not results and not (
+            _has_movies(session) if mode == "keyword" else _has_vectors(session, model_name=params["model"])
+        ):
             raise NothingToSearch()
     return results
 
@@ -85,14 +101,18 @@ def similar(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters
     return _like(db, [query], [], k, filters, name_the_liked=False, from_lists=True)
 
 
-def similar_live(db: DatabaseManager, query: int | str, k: int = 10,
-                 filters: Filters | None = None) -> list[Result]:
+def similar_live(db: DatabaseManager, query: int | str, k: int = 10, filters: Filters | None = None) -> list[Result]:
     """``similar`` ranked on the spot from the HNSW index: the stored lists' fallback, and their baseline."""
     return _like(db, [query], [], k, filters, name_the_liked=False, from_lists=False)
 
 
-def recommend(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str] = (), k: int = 10,
-              filters: Filters | None = None) -> list[Result]:
+def recommend(
+    db: DatabaseManager,
+    liked: Sequence[int | str],
+    disliked: Sequence[int | str] = (),
+    k: int = 10,
+    filters: Filters | None = None,
+) -> list[Result]:
     """The ``k`` movies most like the ``liked`` ones and least like the ``disliked`` (ids, IMDb codes or titles).
 
     Never a liked or disliked movie, nor another upload of one. Each result's reasons start with
@@ -104,8 +124,13 @@ def recommend(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequenc
     return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True, from_lists=True)
 
 
-def recommend_live(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str] = (),
-                   k: int = 10, filters: Filters | None = None) -> list[Result]:
+def recommend_live(
+    db: DatabaseManager,
+    liked: Sequence[int | str],
+    disliked: Sequence[int | str] = (),
+    k: int = 10,
+    filters: Filters | None = None,
+) -> list[Result]:
     """``recommend`` with candidates from the HNSW index: the stored lists' fallback, and their baseline."""
     _check_liked(liked, disliked)
     return _like(db, list(liked), list(disliked), k, filters, name_the_liked=True, from_lists=False)
@@ -118,8 +143,16 @@ def _check_liked(liked: Sequence[int | str], disliked: Sequence[int | str]) -> N
         raise SearchError("name at least one liked movie (a YTS id, an IMDb code or a title)")
 
 
-def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str], k: int,
-          filters: Filters | None, *, name_the_liked: bool, from_lists: bool) -> list[Result]:
+def _like(
+    db: DatabaseManager,
+    liked: list[int | str],
+    disliked: list[int | str],
+    k: int,
+    filters: Filters | None,
+    *,
+    name_the_liked: bool,
+    from_lists: bool,
+) -> list[Result]:
     """Resolve the movies, gather their plot neighbours, re-rank them (``ranking.rank``); ``from_lists``: one
     liked movie's stored list as it is, or the liked movies' lists as the candidates, when they answer."""
     check_k(k)
@@ -137,8 +170,9 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
             if stored is not None:
                 like = [f"like {liked_rows[0].title}"] if name_the_liked else []
                 return [_result(Ranked(r.movie, r.score, like + r.reasons)) for r in stored]
-        found = _candidates(session, liked_ids, disliked_ids, k, where, params,
-                            from_lists=from_lists and not one_liked and not filtered)
+        found = _candidates(
+            session, liked_ids, disliked_ids, k, where, params, from_lists=from_lists and not one_liked and not filtered
+        )
         model = found.references[liked_ids[0]][1]
         for row in (*liked_rows, *disliked_rows):
             if model is None or found.references[row.id][1] != model:
@@ -147,23 +181,31 @@ def _like(db: DatabaseManager, liked: list[int | str], disliked: list[int | str]
                 raise SearchError(f"{describe(row)} has no embedding yet: run `yts-pipeline sync` first")
     liked_profiles = [found.references[i][0] for i in liked_ids]
     disliked_profiles = [found.references[i][0] for i in disliked_ids]
-    return [_result(ranked) for ranked in
-            rank(liked_profiles, disliked_profiles, found.candidates, k, name_the_liked=name_the_liked)]
+    return [
+        _result(ranked)
+        for ranked in rank(liked_profiles, disliked_profiles, found.candidates, k, name_the_liked=name_the_liked)
+    ]
 
 
-def _candidates(session: Session, liked_ids: list[int], disliked_ids: list[int], k: int, where: str,
-                params: dict[str, Any], *, from_lists: bool) -> Neighbourhood:
+def _candidates(
+    session: Session,
+    liked_ids: list[int],
+    disliked_ids: list[int],
+    k: int,
+    where: str,
+    params: dict[str, Any],
+    *,
+    from_lists: bool,
+) -> Neighbourhood:
     """The candidates stored with the liked movies' lists (each one's nearest plots, as the HNSW scan finds
     them) when they all have a list, else their HNSW neighbours."""
     listed = from_lists and k <= LIST_SIZE and lists_version(session, liked_ids)
     if listed:
         version, complete = listed
-        found = neighbourhood(session, liked_ids, disliked_ids, where, params, LIST_SIZE,
-                              lists_version=version)
+        found = neighbourhood(session, liked_ids, disliked_ids, where, params, LIST_SIZE, lists_version=version)
         if len(found.candidates) >= k or complete:
             return found
-    return neighbourhood(session, liked_ids, disliked_ids, where, params,
-                         max(CANDIDATES, CANDIDATES_PER_RESULT * k))
+    return neighbourhood(session, liked_ids, disliked_ids, where, params, max(CANDIDATES, CANDIDATES_PER_RESULT * k))
 
 
 def _resolve_all(session: Session, queries: Sequence[int | str]) -> list[Row]:
@@ -183,9 +225,16 @@ def _unique(movie_ids: Iterable[int]) -> list[int]:
 
 def _result(ranked: Ranked) -> Result:
     movie = ranked.movie
-    return Result(external_id=movie.external_id, title=movie.title, year=movie.year, rating=movie.rating,
-                  genres=sorted(movie.genres), best_quality=movie.best_quality, score=ranked.score,
-                  reasons=ranked.reasons)
+    return Result(
+        external_id=movie.external_id,
+        title=movie.title,
+        year=movie.year,
+        rating=movie.rating,
+        genres=sorted(movie.genres),
+        best_quality=movie.best_quality,
+        score=ranked.score,
+        reasons=ranked.reasons,
+    )
 
 
 def _nearest_sql(where: str, limit: str) -> str:
@@ -200,7 +249,7 @@ def _nearest_sql(where: str, limit: str) -> str:
 
 def _semantic_sql(where: str) -> str:
     return f"""
-        WITH nearest AS MATERIALIZED ({_nearest_sql(where, ':k')})
+        WITH nearest AS MATERIALIZED ({_nearest_sql(where, ":k")})
         SELECT id, 1 - distance AS score FROM nearest"""
 
 
@@ -219,13 +268,13 @@ def _hybrid_sql(where: str) -> str:
     Each side is cut to its best ``:candidates`` before it is numbered: numbering every keyword match
     first sorted and windowed them all (thousands for a common word at 75,000 movies)."""
     return f"""
-        WITH semantic AS MATERIALIZED ({_nearest_sql(where, ':candidates')}),
+        WITH semantic AS MATERIALIZED ({_nearest_sql(where, ":candidates")}),
         semantic_ranked AS (
             SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM semantic
         ),
         keyword AS (
             SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
-            FROM ({_keyword_sql(where, ':candidates')}) best
+            FROM ({_keyword_sql(where, ":candidates")}) best
         )
         SELECT COALESCE(s.id, kw.id) AS id,
                COALESCE(1.0 / ({RRF_K} + s.rank), 0.0) + COALESCE(1.0 / ({RRF_K} + kw.rank), 0.0) AS score
@@ -244,18 +293,27 @@ def _ranked_results(session: Session, ranked_sql: str, params: dict[str, Any]) -
     if "vector" in params:
         statement = statement.bindparams(bindparam("vector", type_=VECTOR(EMBEDDING_DIMENSIONS)))
     params = {**params, "qualities": QUALITY_ORDER, "candidates": max(4 * params["k"], 40)}
-    return [Result(external_id=row.external_id, title=row.title, year=row.year,
-                   rating=float(row.rating) if row.rating is not None else None, genres=list(row.genres),
-                   best_quality=row.best_quality, score=round(float(row.score), 6))
-            for row in session.execute(statement, params)]
+    return [
+        Result(
+            external_id=row.external_id,
+            title=row.title,
+            year=row.year,
+            rating=float(row.rating) if row.rating is not None else None,
+            genres=list(row.genres),
+            best_quality=row.best_quality,
+            score=round(float(row.score), 6),
+        )
+        for row in session.execute(statement, params)
+    ]
 
 
 def _has_movies(session: Session) -> bool:
     return bool(session.scalar(select(exists().where(Movie.removed_at.is_(None)))))
 
 
-def _has_vectors(session: Session, table: type[MovieEmbedding | MoviePlotEmbedding] = MovieEmbedding,
-                 model_name: str | None = None) -> bool:
+def _has_vectors(
+    session: Session, table: type[MovieEmbedding | MoviePlotEmbedding] = MovieEmbedding, model_name: str | None = None
+) -> bool:
     """Whether ``table`` holds any vector (by ``model_name``, when given)."""
     conditions = [table.model == model_name] if model_name else []
     return bool(session.scalar(select(exists().where(*conditions).select_from(table))))

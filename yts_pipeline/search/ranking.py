@@ -89,9 +89,15 @@ class Ranked:
     reasons: list[str]
 
 
-def rank(liked: Sequence[Profile], disliked: Sequence[Profile],
-         candidates: Sequence[tuple[Profile, Sequence[float]]], k: int, *,
-         name_the_liked: bool = False, weights: Weights = WEIGHTS) -> list[Ranked]:
+def rank(
+    liked: Sequence[Profile],
+    disliked: Sequence[Profile],
+    candidates: Sequence[tuple[Profile, Sequence[float]]],
+    k: int,
+    *,
+    name_the_liked: bool = False,
+    weights: Weights = WEIGHTS,
+) -> list[Ranked]:
     """The ``k`` best candidates, one per IMDb code, none of them liked, disliked or a copy of one.
 
     Each candidate comes with its plot cosines to the liked movies, then to the disliked ones, in
@@ -104,20 +110,28 @@ def rank(liked: Sequence[Profile], disliked: Sequence[Profile],
     references = (*liked, *disliked)
     excluded_ids = {m.movie_id for m in references}
     excluded_codes = {m.imdb_code for m in references if m.imdb_code}
-    kept = [(candidate, similarities) for candidate, similarities in candidates
-            if candidate.movie_id not in excluded_ids and candidate.imdb_code not in excluded_codes]
+    kept = [
+        (candidate, similarities)
+        for candidate, similarities in candidates
+        if candidate.movie_id not in excluded_ids and candidate.imdb_code not in excluded_codes
+    ]
     n_liked = len(liked)
-    matches = [[_score(reference, candidate, similarity, weights)
-                for reference, similarity in zip(liked, similarities, strict=False)]
-               for candidate, similarities in kept]
+    matches = [
+        [
+            _score(reference, candidate, similarity, weights)
+            for reference, similarity in zip(liked, similarities, strict=False)
+        ]
+        for candidate, similarities in kept
+    ]
     if disliked:
         for row, (_, similarities) in zip(matches, kept, strict=True):
             penalty = weights.disliked * max(similarities[n_liked:])
             row[:] = [(tier, score - penalty) for tier, score in row]
     places = [[0] * n_liked for _ in kept]  # each candidate's place (0 = first) in each liked movie's order
     for column in range(n_liked):
-        order = sorted(range(len(kept)), key=lambda i: (-matches[i][column][0], -matches[i][column][1],
-                                                        kept[i][0].external_id))
+        order = sorted(
+            range(len(kept)), key=lambda i: (-matches[i][column][0], -matches[i][column][1], kept[i][0].external_id)
+        )
         for place, i in enumerate(order):
             places[i][column] = place
     if n_liked == 1:

@@ -27,8 +27,11 @@ def resolve_movie(session: Session, query: int | str) -> Row:
     matches raise ``AmbiguousMovie``, none ``MovieNotFound``; both messages quote ``query``.
     """
     raw = str(query).strip()
-    live = (select(Movie.id, Movie.external_id, Movie.title, Movie.year)
-            .where(Movie.removed_at.is_(None)).order_by(Movie.title, Movie.year, Movie.external_id))
+    live = (
+        select(Movie.id, Movie.external_id, Movie.title, Movie.year)
+        .where(Movie.removed_at.is_(None))
+        .order_by(Movie.title, Movie.year, Movie.external_id)
+    )
     if isinstance(query, int) or raw.isdigit():
         found = session.execute(live.where(Movie.external_id == int(raw))).first()
         if found is None and isinstance(query, str):
@@ -44,8 +47,11 @@ def resolve_movie(session: Session, query: int | str) -> Row:
     if not raw:
         raise MovieNotFound("give a YTS id, an IMDb code (tt...) or a title")
     pattern = re.sub(r"([\\%_])", r"\\\1", raw)
-    for condition in (_exact_title(raw), Movie.title.ilike(f"{pattern}%", escape="\\"),
-                      Movie.title.ilike(f"%{pattern}%", escape="\\")):
+    for condition in (
+        _exact_title(raw),
+        Movie.title.ilike(f"{pattern}%", escape="\\"),
+        Movie.title.ilike(f"%{pattern}%", escape="\\"),
+    ):
         found = _only_match(session, live.where(condition), raw)
         if found is not None:
             return found

@@ -20,10 +20,14 @@ from yts_pipeline.search.errors import SearchError, UnknownGenre
 EF_SEARCH = 100  # HNSW candidate list; benchmarks/bench_query.py measures recall@10 with it
 QUALITY_ORDER = ["2160p", "1080p", "1080p.x265", "720p", "480p", "3D"]  # best first
 # Columns of ``movies m`` every result shows; BEST_QUALITY needs the :qualities parameter (QUALITY_ORDER).
-GENRES = ("ARRAY(SELECT g.name FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id "
-          "WHERE mg.movie_id = m.id ORDER BY g.name)")
-BEST_QUALITY = ("(SELECT t.quality FROM torrents t WHERE t.movie_id = m.id "
-                "ORDER BY array_position(CAST(:qualities AS text[]), t.quality) NULLS LAST, t.quality LIMIT 1)")
+GENRES = (
+    "ARRAY(SELECT g.name FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id "
+    "WHERE mg.movie_id = m.id ORDER BY g.name)"
+)
+BEST_QUALITY = (
+    "(SELECT t.quality FROM torrents t WHERE t.movie_id = m.id "
+    "ORDER BY array_position(CAST(:qualities AS text[]), t.quality) NULLS LAST, t.quality LIMIT 1)"
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,10 @@ def filter_sql(session: Session, filters: Filters, params: dict[str, Any]) -> st
     clauses = ["m.removed_at IS NULL"]
     if filters.genre is not None:
         _check_genre(session, filters.genre)
-        clauses.append("EXISTS (SELECT 1 FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id "
-                       "WHERE mg.movie_id = m.id AND lower(g.name) = lower(:genre))")
+        clauses.append(
+            "EXISTS (SELECT 1 FROM movie_genres mg JOIN genres g ON g.id = mg.genre_id "
+            "WHERE mg.movie_id = m.id AND lower(g.name) = lower(:genre))"
+        )
         params["genre"] = filters.genre
     if filters.year_from is not None:
         clauses.append("m.year >= :year_from")
@@ -55,8 +61,9 @@ def filter_sql(session: Session, filters: Filters, params: dict[str, Any]) -> st
         clauses.append("m.rating >= :min_rating")
         params["min_rating"] = filters.min_rating
     if filters.quality is not None:
-        clauses.append("EXISTS (SELECT 1 FROM torrents t "
-                       "WHERE t.movie_id = m.id AND lower(t.quality) = lower(:quality))")
+        clauses.append(
+            "EXISTS (SELECT 1 FROM torrents t WHERE t.movie_id = m.id AND lower(t.quality) = lower(:quality))"
+        )
         params["quality"] = filters.quality
     return " AND ".join(clauses)
 
@@ -70,8 +77,13 @@ def _check_genre(session: Session, genre: str) -> None:
 
 def use_index_scans(session: Session) -> None:
     """Iterative HNSW scans with ``EF_SEARCH`` candidates, for the rest of the transaction."""
-    session.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                         "set_config('hnsw.ef_search', :ef_search, true)"), {"ef_search": str(EF_SEARCH)})
+    session.execute(
+        text(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', :ef_search, true)"
+        ),
+        {"ef_search": str(EF_SEARCH)},
+    )
 
 
 def check_k(k: int) -> None:

@@ -50,13 +50,24 @@ class AccessLog:
             log.debug("traceback", exc_info=True)
             if status == 0:
                 status = 500
-                await send({"type": "http.response.start", "status": 500,
-                            "headers": [(b"content-type", b"application/json"), *SECURITY_HEADERS]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"application/json"), *SECURITY_HEADERS],
+                    }
+                )
                 await send({"type": "http.response.body", "body": INTERNAL_ERROR})
         finally:
             client = scope.get("client") or ("-", 0)
-            log.info('%s "%s %s" %d %.1f ms', client[0], scope["method"], _target(scope), status,
-                     (time.perf_counter() - started) * 1000)
+            log.info(
+                '%s "%s %s" %d %.1f ms',
+                client[0],
+                scope["method"],
+                _target(scope),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
 
 
 def _target(scope: Scope) -> str:

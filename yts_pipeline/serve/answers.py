@@ -12,20 +12,27 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search import Filters, SearchError, recommend, search, similar
 from yts_pipeline.search.queries import resolve_movie
 from yts_pipeline.serve import movie_reads
-from yts_pipeline.serve.query_model import BackgroundModel
 from yts_pipeline.serve.errors import ParameterError, from_search_error
 from yts_pipeline.serve.params import MAX_DEPTH
+from yts_pipeline.serve.query_model import BackgroundModel
 from yts_pipeline.serve.schemas import ResultList, SearchAnswer, SearchFilters, SimilarAnswer
 
 
-def search_answer(db: DatabaseManager, q: str, mode: str, k: int, offset: int, filters: Filters,
-                  model: BackgroundModel) -> SearchAnswer:
+def search_answer(
+    db: DatabaseManager, q: str, mode: str, k: int, offset: int, filters: Filters, model: BackgroundModel
+) -> SearchAnswer:
     """Results ``offset`` to ``offset + k`` of a search (the ranking is cut after ``offset + k``, and ends at
     ``MAX_DEPTH``: a page that reaches past it is shorter)."""
     query = q.strip()
     try:
-        found = search(db, query, mode=mode, k=min(offset + k, MAX_DEPTH),  # type: ignore[arg-type]
-                       filters=filters, model=None if mode == "keyword" else model.get())
+        found = search(
+            db,
+            query,
+            mode=mode,
+            k=min(offset + k, MAX_DEPTH),  # type: ignore[arg-type]
+            filters=filters,
+            model=None if mode == "keyword" else model.get(),
+        )
     except SearchError as exc:
         raise from_search_error(exc, "q") from None
     found = found[offset:]
@@ -44,12 +51,14 @@ def similar_answer(db: DatabaseManager, external_id: int, k: int, filters: Filte
         movies = movie_reads.listed(session, [external_id, *(r.external_id for r in found)])
     if external_id not in movies:  # removed between the two reads
         raise ParameterError("yts_id", f"no movie with YTS id {external_id}", status=404)
-    return SimilarAnswer(movie=movies[external_id], k=k, filters=_filters(filters),
-                         results=movie_reads.ranked(found, movies))
+    return SimilarAnswer(
+        movie=movies[external_id], k=k, filters=_filters(filters), results=movie_reads.ranked(found, movies)
+    )
 
 
-def recommend_answer(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str], k: int,
-                     filters: Filters) -> ResultList:
+def recommend_answer(
+    db: DatabaseManager, liked: Sequence[int | str], disliked: Sequence[int | str], k: int, filters: Filters
+) -> ResultList:
     """Movies for someone who liked ``liked`` and not ``disliked``: never one of them."""
     _check_known(db, liked, disliked)
     try:
@@ -73,11 +82,13 @@ def _check_known(db: DatabaseManager, liked: Sequence[int | str], disliked: Sequ
                 except SearchError as exc:
                     raise from_search_error(exc, name, status_for_unknown=404) from None
                 if name == "disliked" and movie.id in found["liked"]:
-                    raise ParameterError("disliked", f"{movie.title} (id {movie.external_id}) is both liked and "
-                                                     "disliked; keep it on one side", status=409)
+                    raise ParameterError(
+                        "disliked",
+                        f"{movie.title} (id {movie.external_id}) is both liked and disliked; keep it on one side",
+                        status=409,
+                    )
                 found[name].add(movie.id)
 
 
 def _filters(filters: Filters) -> SearchFilters:
     return SearchFilters(**asdict(filters))
-

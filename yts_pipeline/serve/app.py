@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException
 from yts_pipeline.search import EmbeddingModel
 from yts_pipeline.serve.access import AccessLog
 from yts_pipeline.serve.database import ServingDatabase
-from yts_pipeline.serve.query_model import BackgroundModel
 from yts_pipeline.serve.errors import DATABASE_FAILURES, ServeError, from_database_error
+from yts_pipeline.serve.query_model import BackgroundModel
 from yts_pipeline.serve.routes import for_you, html, movies, search, status
 from yts_pipeline.serve.templating import STATIC_DIR, render
 from yts_pipeline.settings import ServeSettings
@@ -38,8 +38,13 @@ semantic and hybrid search, the embedding model) is unavailable. Nothing here wr
 JSON_PREFIXES = ("/api/", "/health", "/docs", "/redoc", "/openapi")
 
 
-def create_app(settings: ServeSettings | None = None, *, database_url: str | None = None,
-               model: EmbeddingModel | None = None, load_model: bool = True) -> FastAPI:
+def create_app(
+    settings: ServeSettings | None = None,
+    *,
+    database_url: str | None = None,
+    model: EmbeddingModel | None = None,
+    load_model: bool = True,
+) -> FastAPI:
     """The app. ``database_url`` defaults to the settings' (``DATABASE_URL`` or the embedded server);
     ``model`` replaces the configured embedding model; ``load_model=False`` loads it only when a query needs it."""
     settings = settings or ServeSettings.from_env()
@@ -51,8 +56,9 @@ def create_app(settings: ServeSettings | None = None, *, database_url: str | Non
         yield
         app.state.database.close()
 
-    app = FastAPIOffline(title="yts_pipeline", version="1", description=DESCRIPTION, lifespan=lifespan,
-                         static_url="/static/docs")
+    app = FastAPIOffline(
+        title="yts_pipeline", version="1", description=DESCRIPTION, lifespan=lifespan, static_url="/static/docs"
+    )
     app.state.database = ServingDatabase(database_url, settings)
     app.state.model = BackgroundModel(model, settings.query_cache)
     for router in (status.router, search.router, movies.router, html.router, for_you.router):
@@ -73,8 +79,7 @@ def error_response(request: Request, status: int, message: str, parameter: str |
     """JSON for the API, an error page for the web page."""
     if request.url.path.startswith(JSON_PREFIXES):
         return JSONResponse({"error": message, "parameter": parameter}, status_code=status)
-    return render(request, "error.html", status_code=status, title=f"Error {status}", status=status,
-                  message=message)
+    return render(request, "error.html", status_code=status, title=f"Error {status}", status=status, message=message)
 
 
 async def _serve_error(request: Request, exc: Exception) -> Response:
@@ -97,7 +102,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = {404: f"nothing at {request.url.path[:100]}", 405: f"{request.method} is not allowed here"}.get(
-        exc.status_code, str(exc.detail))
+        exc.status_code, str(exc.detail)
+    )
     response = error_response(request, exc.status_code, message)
     response.headers.update(exc.headers or {})
     return response

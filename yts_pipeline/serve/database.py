@@ -28,8 +28,12 @@ def steady_pool(settings: DatabaseSettings) -> DatabaseSettings:
 class ServingDatabase:
     """Opens the read-only manager once, thread-safely; ``get`` raises ``DatabaseError`` while it cannot."""
 
-    def __init__(self, url: str | None = None, settings: ServeSettings | None = None,
-                 database_settings: DatabaseSettings | None = None):
+    def __init__(
+        self,
+        url: str | None = None,
+        settings: ServeSettings | None = None,
+        database_settings: DatabaseSettings | None = None,
+    ):
         self._url = url
         self._settings = settings or ServeSettings()
         self._database_settings = steady_pool(database_settings or DatabaseSettings.from_env())

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.serve.query_model import BackgroundModel

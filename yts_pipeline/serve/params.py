@@ -46,8 +46,11 @@ def _text(max_chars: int, pattern: str, *, blank_is_none: bool) -> tuple[BeforeV
         if len(value) > max_chars:
             raise ValueError(f"must be at most {max_chars} characters, not {len(value)}")
         if not compiled.fullmatch(value):
-            raise ValueError("must not contain control characters" if re.search(f"[{CONTROL}]", value)
-                             else "is empty: give some words to look for")
+            raise ValueError(
+                "must not contain control characters"
+                if re.search(f"[{CONTROL}]", value)
+                else "is empty: give some words to look for"
+            )
         return (value.strip() or None) if blank_is_none else value.strip()
 
     schema = {"type": "string", "maxLength": max_chars, "pattern": pattern}
@@ -71,16 +74,21 @@ Year = Annotated[Annotated[int, Field(ge=1870, le=2100)] | None, BeforeValidator
 Rating = Annotated[Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None, BeforeValidator(_blank_is_none)]
 OptionalText = Annotated[str | None, *_text(MAX_TEXT_CHARS, PRINTABLE, blank_is_none=True)]
 OptionalQuery = Annotated[str | None, *_text(MAX_QUERY_CHARS, PRINTABLE, blank_is_none=True)]
-MovieReference = Annotated[str, AfterValidator(_movie_reference), WithJsonSchema(
-    {"type": "string", "pattern": MOVIE_REFERENCE})]
+MovieReference = Annotated[
+    str, AfterValidator(_movie_reference), WithJsonSchema({"type": "string", "pattern": MOVIE_REFERENCE})
+]
 
 YtsId = Annotated[int, Path(ge=1, le=MAX_YTS_ID, description="the movie's YTS id")]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"how many results (1 to {MAX_K})")]
-Offset = Annotated[int, Query(ge=0, le=MAX_DEPTH - 1, description=f"results to skip, for paging (the ranking "
-                                                                    f"ends at {MAX_DEPTH})")]
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_DEPTH - 1, description=f"results to skip, for paging (the ranking ends at {MAX_DEPTH})")
+]
 SearchMode = Annotated[Mode, Query(description="semantic (meaning), keyword (words) or hybrid (both, fused)")]
-QueryText = Annotated[str, Query(description=f"what to look for (at most {MAX_QUERY_CHARS} characters)"),
-                      *_text(MAX_QUERY_CHARS, VISIBLE, blank_is_none=False)]
+QueryText = Annotated[
+    str,
+    Query(description=f"what to look for (at most {MAX_QUERY_CHARS} characters)"),
+    *_text(MAX_QUERY_CHARS, VISIBLE, blank_is_none=False),
+]
 
 
 async def search_filters(  # async: validation only, so no worker-thread hop

@@ -58,8 +58,11 @@ class BackgroundModel:
         except Exception as exc:  # a missing or broken torch install too: semantic search is then a 503
             self._failure = str(exc)
             log.error("semantic and hybrid search are off: %s", exc)
-            raise exc if isinstance(exc, EmbeddingModelError) else EmbeddingModelError(
-                f"cannot load the embedding model: {exc}") from exc
+            raise (
+                exc
+                if isinstance(exc, EmbeddingModelError)
+                else EmbeddingModelError(f"cannot load the embedding model: {exc}")
+            ) from exc
         if self._model is None:
             self._model, self._failure = with_query_cache(model, self._query_cache), None
             log.info("embedding model %s ready", model.name)

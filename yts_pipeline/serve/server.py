@@ -30,8 +30,9 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, database_url: str | None =
         logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
         logging.getLogger("yts_pipeline").setLevel(logging.INFO)
     app = create_app(database_url=database_url)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            server_header=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=10
+    )
     server = uvicorn.Server(config)
     where = f"[{host}]" if ":" in host else host
     log.info("serving the web page on http://%s:%d/ and the API docs on http://%s:%d/docs", where, port, where, port)

@@ -53,8 +53,9 @@ def read_taste(request: Request) -> Taste:
 def write_taste(response: Response, taste: Taste) -> None:
     for name, ids in ((LIKED_COOKIE, taste.liked), (DISLIKED_COOKIE, taste.disliked)):
         if ids:
-            response.set_cookie(name, ".".join(map(str, ids)), max_age=KEPT_FOR_SECONDS, path="/",
-                                httponly=True, samesite="lax")
+            response.set_cookie(
+                name, ".".join(map(str, ids)), max_age=KEPT_FOR_SECONDS, path="/", httponly=True, samesite="lax"
+            )
         else:
             response.delete_cookie(name, path="/", httponly=True, samesite="lax")
 

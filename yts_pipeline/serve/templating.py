@@ -17,8 +17,10 @@ PACKAGE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=PACKAGE / "templates")
 STATIC_DIR = PACKAGE / "static"
 # Covers load from wherever the mirror says; scripts and styles only from here; no framing.
-PAGE_POLICY = ("default-src 'self'; img-src * data:; style-src 'self'; script-src 'self'; "
-               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'self'; img-src * data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:

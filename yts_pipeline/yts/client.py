@@ -30,8 +30,7 @@ from yts_pipeline.yts.records import DetailsResult, ListPage
 from yts_pipeline.yts.stats import ClientStats
 
 USER_AGENT = f"yts_pipeline/0.1 (YTS catalog mirror; python-requests/{requests.__version__})"
-SORT_FIELDS = frozenset({"title", "year", "rating", "peers", "seeds", "download_count", "like_count",
-                         "date_added"})
+SORT_FIELDS = frozenset({"title", "year", "rating", "peers", "seeds", "download_count", "like_count", "date_added"})
 
 T = TypeVar("T")
 
@@ -43,8 +42,17 @@ class YtsApiError(Exception):
     in a few words ("DNS lookup failed", "HTTP 429 (Retry-After 30s)").
     """
 
-    def __init__(self, endpoint: str, where: str, cause: str, *, hosts: tuple[str, ...], attempts: int,
-                 raw: str | None = None, summary: str | None = None):
+    def __init__(
+        self,
+        endpoint: str,
+        where: str,
+        cause: str,
+        *,
+        hosts: tuple[str, ...],
+        attempts: int,
+        raw: str | None = None,
+        summary: str | None = None,
+    ):
         tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         super().__init__(f"{endpoint} {where}: failed {tries} on {', '.join(hosts) or 'no host'}: {cause}")
         self.endpoint = endpoint
@@ -69,8 +77,9 @@ def build_session(settings: ApiSettings) -> requests.Session:
     session = requests.Session()
     session.trust_env = True
     session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-    adapter = HTTPAdapter(pool_connections=len(settings.base_urls), pool_maxsize=settings.detail_workers + 1,
-                          max_retries=0)
+    adapter = HTTPAdapter(
+        pool_connections=len(settings.base_urls), pool_maxsize=settings.detail_workers + 1, max_retries=0
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -84,8 +93,12 @@ class YtsClient:
     A ``session`` passed in is used as given (its headers, proxies and adapters are left alone).
     """
 
-    def __init__(self, settings: ApiSettings | None = None, session: requests.Session | None = None,
-                 logger: logging.Logger | None = None):
+    def __init__(
+        self,
+        settings: ApiSettings | None = None,
+        session: requests.Session | None = None,
+        logger: logging.Logger | None = None,
+    ):
         self.settings = settings or ApiSettings.from_env()
         if not self.settings.base_urls:
             raise ValueError("ApiSettings.base_urls is empty")
@@ -107,16 +120,14 @@ class YtsClient:
     def detail_workers(self) -> int:
         """The details pool for the next call: enough workers to fill the rate limit at the median
         latency observed so far (``settings.detail_workers`` at most, and exactly that with no limit)."""
-        return workers_to_fill(self.settings.requests_per_second, self._latency.median(),
-                               self.settings.detail_workers)
+        return workers_to_fill(self.settings.requests_per_second, self._latency.median(), self.settings.detail_workers)
 
     @property
     def current_base_url(self) -> str:
         """The base URL the next call tries first: the last one that answered."""
         return self.settings.base_urls[self._current]
 
-    def list_page(self, page: int, limit: int = 50, sort_by: str = "date_added",
-                  order_by: str = "asc") -> ListPage:
+    def list_page(self, page: int, limit: int = 50, sort_by: str = "date_added", order_by: str = "asc") -> ListPage:
         """One ``list_movies`` page (1-based); oldest first keeps page numbers stable as the catalog grows."""
         if page < 1 or not 1 <= limit <= 50:
             raise ValueError(f"page must be >= 1 and limit 1..50, got page={page} limit={limit}")
@@ -128,8 +139,9 @@ class YtsClient:
     def search(self, query_term: str, page: int = 1, limit: int = 50) -> ListPage:
         """``list_movies`` matching ``query_term`` (a title, or an IMDb code of a movie or of a person in it)."""
         params = {"query_term": query_term, "page": page, "limit": limit, "sort_by": "date_added", "order_by": "asc"}
-        return self._call("list_movies", params, f"query {query_term!r} page {page}",
-                          lambda body: parse_list_page(body, page))
+        return self._call(
+            "list_movies", params, f"query {query_term!r} page {page}", lambda body: parse_list_page(body, page)
+        )
 
     def movie_count(self) -> int:
         """Total movies in the catalog, from the cheapest list call (page discovery divides it)."""
@@ -138,11 +150,14 @@ class YtsClient:
     def movie_details(self, movie_id: int, with_cast: bool = True, with_images: bool = True) -> DetailsResult:
         """One movie's details; ``result.movie`` is ``None`` when the API does not know the id."""
         params = {"movie_id": movie_id, "with_cast": _flag(with_cast), "with_images": _flag(with_images)}
-        return self._call("movie_details", params, f"movie {movie_id}",
-                          lambda body: parse_details(body, movie_id))
+        return self._call("movie_details", params, f"movie {movie_id}", lambda body: parse_details(body, movie_id))
 
-    def movie_details_many(self, ids: Iterable[int], with_cast: bool = True, with_images: bool = True,
-                           ) -> list[tuple[int, DetailsResult | YtsApiError]]:
+    def movie_details_many(
+        self,
+        ids: Iterable[int],
+        with_cast: bool = True,
+        with_images: bool = True,
+    ) -> list[tuple[int, DetailsResult | YtsApiError]]:
         """Details for many ids, in the order given, on a pool of ``detail_workers`` threads.
 
         The pool is sized again as each answer comes in, so the first latencies observed already
@@ -162,8 +177,9 @@ class YtsClient:
         results: dict[int, tuple[int, DetailsResult | YtsApiError]] = {}
         waiting = iter(enumerate(ids))  # by position: an id asked for twice is answered twice
         running: dict[Future[tuple[int, DetailsResult | YtsApiError]], int] = {}
-        with ThreadPoolExecutor(max_workers=min(self.settings.detail_workers, len(ids)),
-                                thread_name_prefix="yts-details") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(self.settings.detail_workers, len(ids)), thread_name_prefix="yts-details"
+        ) as pool:
             while True:
                 while len(running) < self.detail_workers and (item := next(waiting, None)) is not None:
                     position, movie_id = item
@@ -188,13 +204,27 @@ class YtsClient:
             out_of_hosts = len(rejected) == len(self.settings.base_urls)
             if outcome.action is Action.GIVE_UP or out_of_hosts or attempt >= self.settings.max_attempts:
                 self.stats.add("failures")
-                raise YtsApiError(endpoint, where, outcome.cause, hosts=tuple(tried), attempts=attempt,
-                                  raw=outcome.raw, summary=outcome.summary) from outcome
+                raise YtsApiError(
+                    endpoint,
+                    where,
+                    outcome.cause,
+                    hosts=tuple(tried),
+                    attempts=attempt,
+                    raw=outcome.raw,
+                    summary=outcome.summary,
+                ) from outcome
             self._back_off(what, outcome, attempt)
             attempt += 1
 
-    def _round(self, what: str, endpoint: str, params: dict[str, object], parse: Callable[[bytes], T],
-               rejected: set[int], tried: dict[str, None]) -> T | Failure:
+    def _round(
+        self,
+        what: str,
+        endpoint: str,
+        params: dict[str, object],
+        parse: Callable[[bytes], T],
+        rejected: set[int],
+        tried: dict[str, None],
+    ) -> T | Failure:
         """One pass over the hosts not yet rejected, sticky host first; a transient failure ends it."""
         failure: Failure | None = None
         for index in self._host_order():
@@ -217,8 +247,7 @@ class YtsClient:
         assert failure is not None, "a round starts only while some host is not rejected"
         return failure
 
-    def _exchange(self, base_url: str, endpoint: str, params: dict[str, object],
-                  parse: Callable[[bytes], T]) -> T:
+    def _exchange(self, base_url: str, endpoint: str, params: dict[str, object], parse: Callable[[bytes], T]) -> T:
         """One rate-limited request to one host; raises ``Failure`` saying what went wrong."""
         url = f"{base_url}{endpoint}.json"
         shown = f"{host_label(base_url)}{urlsplit(url).path}?{urlencode(params)}"
@@ -266,8 +295,15 @@ class YtsClient:
         # the request's over them, None meaning "not this one"
         headers = CaseInsensitiveDict({k: v for k, v in session.headers.items() if v is not None})
         params = {k: v for k, v in {**session.params, **params}.items() if v is not None}
-        request.prepare(method="GET", url=url, headers=headers, params=params,
-                        auth=session.auth or netrc_auth, cookies=session.cookies, hooks=session.hooks)
+        request.prepare(
+            method="GET",
+            url=url,
+            headers=headers,
+            params=params,
+            auth=session.auth or netrc_auth,
+            cookies=session.cookies,
+            hooks=session.hooks,
+        )
         return request
 
     def _host_order(self) -> list[int]:
@@ -282,20 +318,23 @@ class YtsClient:
             previous, self._current = self._current, index
         if previous != index:
             self.stats.add("host_switches")
-            self.log.warning("switched API host from %s to %s", host_label(self.settings.base_urls[previous]),
-                             host_label(self.settings.base_urls[index]))
+            self.log.warning(
+                "switched API host from %s to %s",
+                host_label(self.settings.base_urls[previous]),
+                host_label(self.settings.base_urls[index]),
+            )
 
     def _back_off(self, what: str, failure: Failure, attempt: int) -> None:
         """Sleep before the next round: jittered exponential backoff, at least ``Retry-After``."""
         settings = self.settings
-        wait = failures.backoff_seconds(attempt, settings.backoff_seconds, settings.max_backoff_seconds,
-                                        self._rng)
+        wait = failures.backoff_seconds(attempt, settings.backoff_seconds, settings.max_backoff_seconds, self._rng)
         if failure.retry_after is not None:
             wait = max(wait, failure.retry_after)
             self._limiter.defer(failure.retry_after)  # the server is throttling us, not just this thread
         self.stats.add("retries")
-        self.log.warning("%s: %s, retry %d/%d in %.1fs", what, failure.summary, attempt + 1,
-                         settings.max_attempts, wait)
+        self.log.warning(
+            "%s: %s, retry %d/%d in %.1fs", what, failure.summary, attempt + 1, settings.max_attempts, wait
+        )
         time.sleep(wait)
 
 

@@ -31,8 +31,15 @@ class Action(enum.Enum):
 class Failure(Exception):
     """One failed exchange: a cause safe to log, a short summary for people, what to do next, the raw body."""
 
-    def __init__(self, cause: str, action: Action, *, retry_after: float | None = None,
-                 raw: str | None = None, summary: str | None = None):
+    def __init__(
+        self,
+        cause: str,
+        action: Action,
+        *,
+        retry_after: float | None = None,
+        raw: str | None = None,
+        summary: str | None = None,
+    ):
         super().__init__(cause)
         self.cause = cause
         self.summary = summary or cause
@@ -95,8 +102,15 @@ def from_request_exception(exc: requests.RequestException) -> Failure:
         return Failure(cause, Action.NEXT_HOST, summary=summary)
     if isinstance(exc, requests.exceptions.SSLError):
         return Failure(cause, Action.REJECT_HOST, summary=summary)
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                        requests.exceptions.ContentDecodingError)):
+    if isinstance(
+        exc,
+        (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ),
+    ):
         return Failure(cause, Action.RETRY, summary=summary)
     return Failure(cause, Action.GIVE_UP, summary=summary)
 

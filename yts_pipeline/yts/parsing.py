@@ -99,7 +99,9 @@ def load_json(body: str | bytes, *, endpoint: str, where: str) -> Any:
         snippet = (body[:80] if isinstance(body, str) else body[:80].decode("utf-8", "replace")).strip()
         raise NotJsonError(
             f"body is not JSON ({exc.__class__.__name__}: {exc}); starts with {snippet!r}",
-            endpoint=endpoint, where=where, raw=body,
+            endpoint=endpoint,
+            where=where,
+            raw=body,
         ) from None
     return clean_document(doc) if non_finite or not _clean_text_json(body) else doc
 
@@ -152,7 +154,9 @@ def parse_envelope(doc: Any, *, endpoint: str, where: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or "status" not in doc:
         raise ForeignShapeError(
             "JSON without the YTS envelope (no 'status'); is this host really a YTS API?",
-            endpoint=endpoint, where=where, raw=_dump(doc),
+            endpoint=endpoint,
+            where=where,
+            raw=_dump(doc),
         )
     if doc["status"] != "ok":
         raise ApiStatusError(
@@ -177,8 +181,9 @@ def parse_list_document(doc: Any, page: int) -> ListPage:
         movie_count = _int(data.get("movie_count"), "movie_count", minimum=0)
         limit = _int(data.get("limit"), "limit", minimum=0) or 0
     except _FieldError as exc:
-        raise PayloadError(f"field {exc.field!r} {exc.reason}", endpoint="list_movies", where=where,
-                           raw=_dump(doc)) from None
+        raise PayloadError(
+            f"field {exc.field!r} {exc.reason}", endpoint="list_movies", where=where, raw=_dump(doc)
+        ) from None
     if movie_count is None:
         raise ForeignShapeError("data has no 'movie_count'", endpoint="list_movies", where=where, raw=_dump(doc))
     items = data.get("movies")
@@ -192,8 +197,11 @@ def parse_list_document(doc: Any, page: int) -> ListPage:
         try:
             record = parse_movie(item, is_details=False)
         except MovieParseError as exc:
-            rejected.append(exc.rejected if exc.rejected.external_id is not None
-                            else RejectedMovie(f"#{position}", exc.rejected.field, exc.rejected.reason))
+            rejected.append(
+                exc.rejected
+                if exc.rejected.external_id is not None
+                else RejectedMovie(f"#{position}", exc.rejected.field, exc.rejected.reason)
+            )
             continue
         movies.setdefault(record.external_id, record)  # a movie listed twice on a page is one movie
     return ListPage(page, movie_count, limit, tuple(movies.values()), tuple(rejected), doc)
@@ -214,7 +222,9 @@ def parse_details(body: str | bytes, movie_id: int) -> DetailsResult:
     if record.external_id != movie_id:
         raise PayloadError(
             f"asked for movie {movie_id} but got movie {record.external_id}",
-            endpoint="movie_details", where=where, raw=body,
+            endpoint="movie_details",
+            where=where,
+            raw=body,
         )
     return DetailsResult(movie_id, record, raw)
 
@@ -232,13 +242,22 @@ def parse_movie(item: Any, *, is_details: bool) -> MovieRecord:
         if title is None:
             raise _FieldError("title", "is missing or empty")
         fields: dict[str, Any] = {
-            name: _text(item.get(name), name, MAX_NAME_LENGTH if name == "imdb_code"
-                        else MAX_SEARCHED_LENGTH if name in SEARCHED_FIELDS else MAX_TEXT_LENGTH)
-            for name in MOVIE_TEXT_FIELDS if name != "title"
+            name: _text(
+                item.get(name),
+                name,
+                MAX_NAME_LENGTH
+                if name == "imdb_code"
+                else MAX_SEARCHED_LENGTH
+                if name in SEARCHED_FIELDS
+                else MAX_TEXT_LENGTH,
+            )
+            for name in MOVIE_TEXT_FIELDS
+            if name != "title"
         }
         for name in MOVIE_INT_FIELDS:
-            fields[name] = _int(item.get(name), name, minimum=0,
-                                maximum=INT32_MAX if name in SMALL_INT_FIELDS else INT64_MAX)
+            fields[name] = _int(
+                item.get(name), name, minimum=0, maximum=INT32_MAX if name in SMALL_INT_FIELDS else INT64_MAX
+            )
         rating = _rating(item.get("rating"))
         genres = _genres(item.get("genres"))
         torrents = _torrents(item.get("torrents"))
@@ -370,22 +389,25 @@ def _torrents(value: Any) -> tuple[TorrentRecord, ...] | None:
             raise _FieldError(f"{field}.hash", "is missing")
         torrent_hash = torrent_hash.strip().upper()
         unix = _int(item.get("date_uploaded_unix"), f"{field}.date_uploaded_unix", minimum=0)
-        torrents.setdefault(torrent_hash, TorrentRecord(
-            hash=torrent_hash,
-            quality=_text(item.get("quality"), f"{field}.quality", MAX_NAME_LENGTH),
-            type=_text(item.get("type"), f"{field}.type", MAX_NAME_LENGTH),
-            is_repack=_flag(item.get("is_repack"), f"{field}.is_repack"),
-            video_codec=_text(item.get("video_codec"), f"{field}.video_codec", MAX_NAME_LENGTH),
-            bit_depth=_text(item.get("bit_depth"), f"{field}.bit_depth", MAX_NAME_LENGTH),
-            audio_channels=_text(item.get("audio_channels"), f"{field}.audio_channels", MAX_NAME_LENGTH),
-            seeds=_int(item.get("seeds"), f"{field}.seeds", minimum=0),
-            peers=_int(item.get("peers"), f"{field}.peers", minimum=0),
-            size=_text(item.get("size"), f"{field}.size", MAX_NAME_LENGTH),
-            size_bytes=_int(item.get("size_bytes"), f"{field}.size_bytes", minimum=0),
-            url=_text(item.get("url"), f"{field}.url", MAX_TEXT_LENGTH),
-            date_uploaded=_from_unix(unix),
-            date_uploaded_unix=unix,
-        ))
+        torrents.setdefault(
+            torrent_hash,
+            TorrentRecord(
+                hash=torrent_hash,
+                quality=_text(item.get("quality"), f"{field}.quality", MAX_NAME_LENGTH),
+                type=_text(item.get("type"), f"{field}.type", MAX_NAME_LENGTH),
+                is_repack=_flag(item.get("is_repack"), f"{field}.is_repack"),
+                video_codec=_text(item.get("video_codec"), f"{field}.video_codec", MAX_NAME_LENGTH),
+                bit_depth=_text(item.get("bit_depth"), f"{field}.bit_depth", MAX_NAME_LENGTH),
+                audio_channels=_text(item.get("audio_channels"), f"{field}.audio_channels", MAX_NAME_LENGTH),
+                seeds=_int(item.get("seeds"), f"{field}.seeds", minimum=0),
+                peers=_int(item.get("peers"), f"{field}.peers", minimum=0),
+                size=_text(item.get("size"), f"{field}.size", MAX_NAME_LENGTH),
+                size_bytes=_int(item.get("size_bytes"), f"{field}.size_bytes", minimum=0),
+                url=_text(item.get("url"), f"{field}.url", MAX_TEXT_LENGTH),
+                date_uploaded=_from_unix(unix),
+                date_uploaded_unix=unix,
+            ),
+        )
     return tuple(torrents.values())
 
 

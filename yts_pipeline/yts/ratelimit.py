@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 
-
 # Requests reach the server a little later than they leave, by a delay that varies: a window this
 # much wider than a second absorbs up to 30 ms of that, so the server too counts no more than the rate.
 WINDOW_MARGIN = 0.03

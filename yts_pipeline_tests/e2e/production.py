@@ -73,8 +73,13 @@ def production(tmp_path: Path, postgres, database_url: str, monkeypatch: pytest.
     storage_db = postgres.create_database()
     dagster_url = make_url(postgres.url(storage_db)).set(password=PG_PASSWORD).render_as_string(hide_password=False)
     with ReplayServer(Catalog.synthetic(MOVIES, seed=SEED), latency_ms=LATENCY_MS, retry_after_seconds=0) as replay:
-        env = cli_env(replay.base_url, database_url=database_url, dagster_home=home, DAGSTER_PG_URL=dagster_url,
-                      YTS_PAGES_PER_RUN=str(PAGES_PER_RUN))
+        env = cli_env(
+            replay.base_url,
+            database_url=database_url,
+            dagster_home=home,
+            DAGSTER_PG_URL=dagster_url,
+            YTS_PAGES_PER_RUN=str(PAGES_PER_RUN),
+        )
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         monkeypatch.setenv("DAGSTER_PG_URL", dagster_url)
         services = Services(env, tmp_path)
@@ -122,6 +127,7 @@ def reference_sync(production: Production, postgres, tmp_path: Path) -> Iterator
 
 # -- evidence ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Span:
     """Something that ran from ``start`` to ``end`` (wall-clock seconds; ``end`` None: it never ended)."""
@@ -162,8 +168,14 @@ def step_spans(instance: dg.DagsterInstance, steps: tuple[str, ...] = API_STEPS)
 
 def run_spans(instance: dg.DagsterInstance) -> list[Span]:
     """Every run from its start to its end (``RunRecord`` times)."""
-    return sorted((Span(r.dagster_run.run_id, r.dagster_run.job_name, r.start_time, r.end_time)
-                   for r in instance.get_run_records() if r.start_time is not None), key=lambda span: span.start)
+    return sorted(
+        (
+            Span(r.dagster_run.run_id, r.dagster_run.job_name, r.start_time, r.end_time)
+            for r in instance.get_run_records()
+            if r.start_time is not None
+        ),
+        key=lambda span: span.start,
+    )
 
 
 def queued_seconds(instance: dg.DagsterInstance) -> dict[str, float | None]:
@@ -188,8 +200,7 @@ def unrecovered_runs(instance: dg.DagsterInstance) -> list[str]:
     retried = {run.tags[RETRY_OF]: run.run_id for run in runs.values() if RETRY_OF in run.tags}
 
     def recovered(run_id: str) -> bool:
-        return runs[run_id].status == dg.DagsterRunStatus.SUCCESS or (
-            run_id in retried and recovered(retried[run_id]))
+        return runs[run_id].status == dg.DagsterRunStatus.SUCCESS or (run_id in retried and recovered(retried[run_id]))
 
     return [f"{run_id} {runs[run_id].status.value}" for run_id in runs if not recovered(run_id)]
 
@@ -206,8 +217,10 @@ def executions_per_page(instance: dg.DagsterInstance, step: str) -> dict[int, in
 
 def most_at_once(spans: list[Span], until: float) -> int:
     """The largest number of ``spans`` open at one moment (a span without an end is open until ``until``)."""
-    edges = sorted([(s.start, 1) for s in spans] + [(s.end if s.end is not None else until, -1) for s in spans],
-                   key=lambda edge: (edge[0], edge[1]))
+    edges = sorted(
+        [(s.start, 1) for s in spans] + [(s.end if s.end is not None else until, -1) for s in spans],
+        key=lambda edge: (edge[0], edge[1]),
+    )
     open_now = most = 0
     for _, change in edges:
         open_now += change
@@ -217,8 +230,12 @@ def most_at_once(spans: list[Span], until: float) -> int:
 
 def overlapping_pairs(spans: list[Span], until: float) -> list[tuple[Span, Span]]:
     ordered = sorted(spans, key=lambda s: s.start)
-    return [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:]
-            if b.start < (a.end if a.end is not None else until)]
+    return [
+        (a, b)
+        for i, a in enumerate(ordered)
+        for b in ordered[i + 1 :]
+        if b.start < (a.end if a.end is not None else until)
+    ]
 
 
 def api_requests(replay: ReplayServer) -> list[tuple[float, str, str]]:
@@ -238,15 +255,20 @@ def requests_outside_their_step(instance: dg.DagsterInstance, replay: ReplayServ
     """API requests made when no run covering their page had the step that makes them running."""
     pages = {run.run_id: set(run_pages(run)) for run in instance.get_runs()}
     spans = step_spans(instance)
-    return [(moment, step, page) for moment, step, page in api_requests(replay)
-            if not any(s.name == step and page in pages[s.run_id] and s.covers(moment, slack) for s in spans)]
+    return [
+        (moment, step, page)
+        for moment, step, page in api_requests(replay)
+        if not any(s.name == step and page in pages[s.run_id] and s.covers(moment, slack) for s in spans)
+    ]
 
 
 def storage_rows(dagster_url: str) -> dict[str, int]:
     """Row counts of Dagster's main tables in its Postgres database."""
     with connection(dagster_url) as conn:
-        return {table: conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
-                for table in ("runs", "event_logs", "dynamic_partitions", "concurrency_limits", "kvs")}
+        return {
+            table: conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
+            for table in ("runs", "event_logs", "dynamic_partitions", "concurrency_limits", "kvs")
+        }
 
 
 def sqlite_files(home: Path) -> list[str]:

@@ -60,8 +60,9 @@ class Service:
     def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path):
         self.name, self.log = name, log_dir / f"{name}.log"
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     @property
     def pid(self) -> int:
@@ -133,8 +134,9 @@ class Services:
 
 
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    response = requests.post(f"http://{HOST}:{port}/graphql", json={"query": query, "variables": variables or {}},
-                             timeout=30)
+    response = requests.post(
+        f"http://{HOST}:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+    )
     response.raise_for_status()
     body = response.json()
     assert "errors" not in body, body["errors"]
@@ -155,18 +157,27 @@ def wait_for_webserver(webserver: Service, port: int, timeout: float = 300) -> N
 
 
 def listening_addresses(process: subprocess.Popen, port: int) -> set[str]:
-    return {c.laddr.ip for c in psutil.Process(process.pid).net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    return {
+        c.laddr.ip
+        for c in psutil.Process(process.pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
 
 
 def launch_backfill(port: int, partitions: list[str], assets: list[str] = SYNC_ASSETS) -> str:
     """A backfill of ``assets`` over ``partitions``, launched as the UI's *Materialize* dialog does."""
-    launched = graphql(port, LAUNCH_BACKFILL, {"backfillParams": {
-        "assetSelection": [{"path": [name]} for name in assets],
-        "partitionNames": partitions,
-        "fromFailure": False,
-        "tags": [],
-    }})["launchPartitionBackfill"]
+    launched = graphql(
+        port,
+        LAUNCH_BACKFILL,
+        {
+            "backfillParams": {
+                "assetSelection": [{"path": [name]} for name in assets],
+                "partitionNames": partitions,
+                "fromFailure": False,
+                "tags": [],
+            }
+        },
+    )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     return launched["backfillId"]
 

@@ -59,8 +59,10 @@ def test_backfills_on_the_production_instance(production: Production, reference_
     daemon = production.services.daemon()  # after the launch: its first backfill pass finds it
     backfills = wait_for_backfills(port, backfill_ids, [daemon], BACKFILL_TIMEOUT)
     if any(b.get("status") not in SUCCEEDED for b in backfills):
-        pytest.fail(f"backfills not all completed (waited <= {BACKFILL_TIMEOUT} s): {backfills}\n"
-                    f"{run_failures(instance)}\n{daemon.tail()}")
+        pytest.fail(
+            f"backfills not all completed (waited <= {BACKFILL_TIMEOUT} s): {backfills}\n"
+            f"{run_failures(instance)}\n{daemon.tail()}"
+        )
     finished = time.time()
 
     # Every page materialized by every step; the mirror is what a sync stores, nothing twice; each page
@@ -76,8 +78,9 @@ def test_backfills_on_the_production_instance(production: Production, reference_
     # busy code server answered too late) must have been retried to success.
     assert unrecovered_runs(instance) == []
     first_tries = [run for run in instance.get_runs() if RETRY_OF not in run.tags]
-    assert sorted(run_pages(run)[0] for run in first_tries) == production.keys[::PAGES_PER_RUN], \
+    assert sorted(run_pages(run)[0] for run in first_tries) == production.keys[::PAGES_PER_RUN], (
         "one backfill of 12 pages made 4 runs of 3 consecutive pages (YTS_PAGES_PER_RUN=3)"
+    )
     runs = run_spans(instance)
     waited = queued_seconds(instance)
     assert None not in waited.values(), f"every run goes through the queue: {waited}"
@@ -103,9 +106,11 @@ def test_backfills_on_the_production_instance(production: Production, reference_
         assert PG_PASSWORD not in service.log.read_text(errors="replace"), service.name
     assert PG_PASSWORD not in info["info"]
 
-    print(f"\nruns {len(statuses)} ({len(runs)} started), most at once {most_at_once(runs, finished)}, "
-          f"seconds queued {sorted(waited.values())}; API steps {len(api_steps)}, none overlapping; "
-          f"{len(production.replay.request_log)} API requests, all inside their step; storage rows {rows}")
+    print(
+        f"\nruns {len(statuses)} ({len(runs)} started), most at once {most_at_once(runs, finished)}, "
+        f"seconds queued {sorted(waited.values())}; API steps {len(api_steps)}, none overlapping; "
+        f"{len(production.replay.request_log)} API requests, all inside their step; storage rows {rows}"
+    )
     for service in production.services.started:
         assert service.terminate() == 0, service.tail()
         assert service.session_processes() == []

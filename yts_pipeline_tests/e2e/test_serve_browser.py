@@ -21,8 +21,16 @@ from yts_pipeline_tests.support.serving import ServerProcess, catalog_payloads, 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 QUERY = "explorers search for an ancient treasure"
 TIMEOUT_MS = 120_000  # the first hybrid search waits for the server's model to load (seconds on a busy machine)
@@ -55,13 +63,16 @@ def browser():
 def covers_are_tidy(page) -> None:
     """Every cover is a 2:3 box showing its image or, when the image failed, its placeholder title."""
     page.wait_for_load_state("networkidle")
-    boxes = page.eval_on_selector_all(".cover", """covers => covers.map(cover => {
+    boxes = page.eval_on_selector_all(
+        ".cover",
+        """covers => covers.map(cover => {
         const box = cover.getBoundingClientRect(), img = cover.querySelector('img');
         const shown = img && img.complete && img.naturalWidth > 0;
         return {ratio: box.height / box.width, shown: !!shown,
                 hidden: !img || getComputedStyle(img).display === 'none',
                 placeholder: cover.querySelector('.placeholder').innerText.trim()};
-    })""")
+    })""",
+    )
     assert boxes
     for box in boxes:
         assert box["ratio"] == pytest.approx(1.5, abs=0.02)
@@ -177,13 +188,21 @@ def test_no_page_has_an_accessibility_violation(server: ServerProcess, browser) 
     """axe-core's rules (WCAG 2.x A and AA, best practices) on each kind of page."""
     movies = requests.get(f"{server.base_url}/api/movies", params={"limit": 3}, timeout=30).json()["results"]
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies([{"name": LIKED_COOKIE, "value": ".".join(str(m["external_id"]) for m in movies[:2]),
-                          "url": server.base_url}])
+    context.add_cookies(
+        [{"name": LIKED_COOKIE, "value": ".".join(str(m["external_id"]) for m in movies[:2]), "url": server.base_url}]
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     reports = {}
-    for path in ("/", f"/?q={QUERY.replace(' ', '+')}", f"/movies/{movies[2]['external_id']}", "/for-you",
-                 "/genres", "/browse?sort=added", "/genres/Drama?sort=rating&page=2"):
+    for path in (
+        "/",
+        f"/?q={QUERY.replace(' ', '+')}",
+        f"/movies/{movies[2]['external_id']}",
+        "/for-you",
+        "/genres",
+        "/browse?sort=added",
+        "/genres/Drama?sort=rating&page=2",
+    ):
         page.goto(server.base_url + path)
         page.wait_for_load_state("networkidle")
         reports[path] = accessibility_violations(page)

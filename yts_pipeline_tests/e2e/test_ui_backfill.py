@@ -53,16 +53,20 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def services(tmp_path: Path, dagster_home: Path, database_url: str, replay_server) -> Iterator[Services]:
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "DATABASE_URL": database_url,
-           "YTS_API_URL": replay_server.base_url, "YTS_REQUESTS_PER_SECOND": "0"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "DATABASE_URL": database_url,
+        "YTS_API_URL": replay_server.base_url,
+        "YTS_REQUESTS_PER_SECOND": "0",
+    }
     services = Services(env, tmp_path)
     yield services
     services.close()
 
 
 @pytest.mark.timeout(BACKFILL_TIMEOUT + 300)
-def test_backfill_launched_through_graphql_syncs_its_pages(services, dagster_home, database_url,
-                                                          replay_server) -> None:
+def test_backfill_launched_through_graphql_syncs_its_pages(services, dagster_home, database_url, replay_server) -> None:
     webserver, port = services.webserver()
     wait_for_webserver(webserver, port)
     assert listening_addresses(webserver.process, port) == {HOST}
@@ -75,15 +79,17 @@ def test_backfill_launched_through_graphql_syncs_its_pages(services, dagster_hom
         daemon = services.daemon()
         [backfill] = wait_for_backfills(port, [backfill_id], [webserver, daemon], BACKFILL_TIMEOUT)
         if backfill.get("status") not in SUCCEEDED:
-            pytest.fail(f"backfill not completed successfully (waited <= {BACKFILL_TIMEOUT} s): {backfill}\n"
-                        f"{run_failures(instance)}\n{webserver.tail()}\n{daemon.tail()}")
+            pytest.fail(
+                f"backfill not completed successfully (waited <= {BACKFILL_TIMEOUT} s): {backfill}\n"
+                f"{run_failures(instance)}\n{webserver.tail()}\n{daemon.tail()}"
+            )
         runs = instance.get_runs()
 
     assert backfill["numPartitions"] == len(PAGES)
     assert len(runs) == 1, "multi_run(25) puts both pages in one run"
     assert [r["status"] for r in backfill["runs"]] == ["SUCCESS"]
     assert sorted(replay_server.list_calls) == [1, 2]
-    expected = replay_server.catalog.ids()[:len(PAGES) * MOVIES_PER_PAGE]
+    expected = replay_server.catalog.ids()[: len(PAGES) * MOVIES_PER_PAGE]
     db = DatabaseManager(database_url)
     try:
         with db.get_session() as session:

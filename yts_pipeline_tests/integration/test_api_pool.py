@@ -26,13 +26,25 @@ def test_two_runs_never_call_the_api_at_the_same_time(tmp_path: Path, database_u
     home.mkdir()
     (home / "dagster.yaml").write_text(local_dagster_yaml(home))
     with ReplayServer(Catalog.synthetic(200, seed=5), latency_ms=20, retry_after_seconds=0) as replay:
-        env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": database_url,
-               "YTS_API_URL": replay.base_url, "YTS_REQUESTS_PER_SECOND": "0"}
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "DATABASE_URL": database_url,
+            "YTS_API_URL": replay.base_url,
+            "YTS_REQUESTS_PER_SECOND": "0",
+        }
         with dg.DagsterInstance.from_config(str(home)):
             pass  # the storages exist before the two syncs start
-        syncs = [subprocess.Popen([sys.executable, "-m", "yts_pipeline.cli", "sync", "--skip-embeddings",
-                                   "--pages", pages], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True) for pages in PAGES]
+        syncs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "yts_pipeline.cli", "sync", "--skip-embeddings", "--pages", pages],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for pages in PAGES
+        ]
         outputs = [sync.communicate(timeout=300)[0] for sync in syncs]
     assert [sync.returncode for sync in syncs] == [0, 0], outputs
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -21,17 +21,29 @@ from sqlalchemy.engine import make_url
 
 from yts_pipeline_tests.support.ports import free_port
 
-FAST_RETRIES = {"YTS_HTTP_ATTEMPTS": "2", "YTS_BACKOFF_SECONDS": "0.01", "YTS_MAX_BACKOFF_SECONDS": "0.02",
-                "YTS_REQUESTS_PER_SECOND": "0", "YTS_HTTP_TIMEOUT": "0.5"}
+FAST_RETRIES = {
+    "YTS_HTTP_ATTEMPTS": "2",
+    "YTS_BACKOFF_SECONDS": "0.01",
+    "YTS_MAX_BACKOFF_SECONDS": "0.02",
+    "YTS_REQUESTS_PER_SECOND": "0",
+    "YTS_HTTP_TIMEOUT": "0.5",
+}
 NO_PGVECTOR = 1018  # the key a pgvector-less copy of the server binaries is registered under
 API_DOWN = "error: the YTS API did not answer (list_movies page 1, 2 attempts on "
-WAY_OUT = "To fix: check the network or the proxy (HTTPS_PROXY), point YTS_API_URL at a host that answers, " \
-          "or work offline: `make replay`"
+WAY_OUT = (
+    "To fix: check the network or the proxy (HTTPS_PROXY), point YTS_API_URL at a host that answers, "
+    "or work offline: `make replay`"
+)
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yts_pipeline.cli", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "yts_pipeline.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
 
 
 def one_error_line(done: subprocess.CompletedProcess, status: int) -> str:
@@ -104,8 +116,10 @@ def test_api_that_throttles(sync_env, replay_server) -> None:
 
 def test_malformed_database_url() -> None:
     line = one_error_line(cli("doctor", DATABASE_URL="garbage://"), 2)
-    assert line == ("yts-pipeline doctor: error: DATABASE_URL starts with 'garbage://': it must be a Postgres URL "
-                    "such as postgresql+psycopg2://user:password@host:5432/dbname (or unset it for the embedded one)")
+    assert line == (
+        "yts-pipeline doctor: error: DATABASE_URL starts with 'garbage://': it must be a Postgres URL "
+        "such as postgresql+psycopg2://user:password@host:5432/dbname (or unset it for the embedded one)"
+    )
 
 
 def test_database_url_that_is_not_a_url() -> None:
@@ -126,16 +140,20 @@ def test_dagster_home_that_cannot_be_written(tmp_path: Path, database_url: str) 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     line = one_error_line(cli("sync", DAGSTER_HOME=str(blocker / "home"), DATABASE_URL=database_url), 2)
-    assert line == (f"yts-pipeline sync: error: cannot set up the Dagster instance in {blocker / 'home'}: "
-                    "Not a directory. Set DAGSTER_HOME to a folder you can write.")
+    assert line == (
+        f"yts-pipeline sync: error: cannot set up the Dagster instance in {blocker / 'home'}: "
+        "Not a directory. Set DAGSTER_HOME to a folder you can write."
+    )
 
 
 def test_data_dir_that_cannot_be_written(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     line = one_error_line(cli("doctor", YTS_DATA_DIR=str(blocker / "data")), 2)
-    assert line == (f"yts-pipeline doctor: error: cannot use {blocker / 'data'}: Not a directory. "
-                    "Set YTS_DATA_DIR to a folder you can write.")
+    assert line == (
+        f"yts-pipeline doctor: error: cannot use {blocker / 'data'}: Not a directory. "
+        "Set YTS_DATA_DIR to a folder you can write."
+    )
 
 
 def test_ui_port_already_taken(tmp_path: Path) -> None:
@@ -144,14 +162,18 @@ def test_ui_port_already_taken(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         line = one_error_line(cli("ui", "--port", str(port), DAGSTER_HOME=str(tmp_path / "home")), 2)
-    assert line == (f"yts-pipeline ui: error: cannot listen on 127.0.0.1:{port} (Address already in use): "
-                    "another Dagster UI may be running there; stop it or pass --port")
+    assert line == (
+        f"yts-pipeline ui: error: cannot listen on 127.0.0.1:{port} (Address already in use): "
+        "another Dagster UI may be running there; stop it or pass --port"
+    )
 
 
 def test_bad_arguments_are_one_usage_line() -> None:
     done = cli("sync", "--pages", "7-3")
     assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (
-        2, "yts-pipeline sync: error: --pages '7-3': pages start at 1 and A must not exceed B")
+        2,
+        "yts-pipeline sync: error: --pages '7-3': pages start at 1 and A must not exceed B",
+    )
     done = cli("search", "space", "-k", "zero")
     assert done.returncode == 2 and "argument -k: 'zero' is not a whole number" in done.stderr
 

@@ -43,8 +43,7 @@ def test_every_sample_parses_and_saves(db: DatabaseManager, samples_dir: Path) -
         blocks = session.scalars(select(Movie).where(Movie.external_id == 15)).one()
         assert blocks.description_intro and blocks.large_screenshot_image3
         assert blocks.details_fetched_at is not None
-        assert session.scalar(select(func.count()).select_from(MovieCast)
-                              .where(MovieCast.movie_id == blocks.id)) == 4
+        assert session.scalar(select(func.count()).select_from(MovieCast).where(MovieCast.movie_id == blocks.id)) == 4
         repacks = set(session.scalars(select(Torrent.is_repack).where(Torrent.movie_id == blocks.id)))
         assert repacks == {False}  # "0" strings of the 2025 sample
     assert db.movie_exists(15) and not db.movie_exists(999_999_999)
@@ -111,8 +110,11 @@ def test_list_records_never_erase_details(db: DatabaseManager, samples_dir: Path
     samples = sample_movies(samples_dir)
     details = samples["movie_details_id15_with_images_with_cast_2021-05.json"][0]
     db.save_movies([details], seen=False)
-    listed = {k: v for k, v in details.items() if k not in ("cast", "description_intro", "like_count")
-              and "screenshot" not in k}
+    listed = {
+        k: v
+        for k, v in details.items()
+        if k not in ("cast", "description_intro", "like_count") and "screenshot" not in k
+    }
     listed["summary"] = ""
     db.save_movies([listed])
     with db.get_session() as session:
@@ -123,32 +125,43 @@ def test_list_records_never_erase_details(db: DatabaseManager, samples_dir: Path
         assert session.scalar(select(func.count()).select_from(MovieCast)) == 4
 
 
-UNICODE_TITLES = ["Amélie — Le Fabuleux Destin", "千と千尋の神隠し", "Ünïcødé 🎬 test", "Robert'); DROP TABLE movies;--",
-                  "' OR '1'='1", "%_\\ like wildcards", "line\nbreak\ttab"]
+UNICODE_TITLES = [
+    "Amélie — Le Fabuleux Destin",
+    "千と千尋の神隠し",
+    "Ünïcødé 🎬 test",
+    "Robert'); DROP TABLE movies;--",
+    "' OR '1'='1",
+    "%_\\ like wildcards",
+    "line\nbreak\ttab",
+]
 
 
 def test_unicode_and_sql_looking_titles_round_trip(db: DatabaseManager, samples_dir: Path) -> None:
     base = list_page(samples_dir)[0]
-    movies = [{**base, "id": 900_000 + i, "title": title, "summary": title, "torrents": []}
-              for i, title in enumerate(UNICODE_TITLES)]
+    movies = [
+        {**base, "id": 900_000 + i, "title": title, "summary": title, "torrents": []}
+        for i, title in enumerate(UNICODE_TITLES)
+    ]
     assert db.save_movies(movies).rejected == []
     with db.get_session() as session:
-        stored = dict(session.execute(select(Movie.external_id, Movie.title)
-                                      .where(Movie.external_id >= 900_000)).all())
+        stored = dict(session.execute(select(Movie.external_id, Movie.title).where(Movie.external_id >= 900_000)).all())
     assert [stored[900_000 + i] for i in range(len(UNICODE_TITLES))] == UNICODE_TITLES
     assert count(db, Movie) == len(UNICODE_TITLES)
 
 
-@pytest.mark.parametrize("mutation, field", [
-    (lambda m: m.pop("id"), "id"),
-    (lambda m: m.update(id="abc"), "id"),
-    (lambda m: m.update(title=None), "title"),
-    (lambda m: m.update(year={"y": 1}), "year"),
-    (lambda m: m.update(rating="great"), "rating"),
-    (lambda m: m.update(genres="Drama"), "genres"),
-    (lambda m: m.update(torrents=[{"quality": "720p"}]), "torrents[0].hash"),
-    (lambda m: m.update(runtime=-5), "runtime"),
-])
+@pytest.mark.parametrize(
+    "mutation, field",
+    [
+        (lambda m: m.pop("id"), "id"),
+        (lambda m: m.update(id="abc"), "id"),
+        (lambda m: m.update(title=None), "title"),
+        (lambda m: m.update(year={"y": 1}), "year"),
+        (lambda m: m.update(rating="great"), "rating"),
+        (lambda m: m.update(genres="Drama"), "genres"),
+        (lambda m: m.update(torrents=[{"quality": "720p"}]), "torrents[0].hash"),
+        (lambda m: m.update(runtime=-5), "runtime"),
+    ],
+)
 def test_bad_payloads_are_rejected_by_name_and_the_rest_saved(db, samples_dir, mutation, field) -> None:
     movies = copy.deepcopy(list_page(samples_dir))
     bad = movies[7]
@@ -198,8 +211,10 @@ def test_two_processes_saving_the_same_movies_never_duplicate(database_url: str,
     movies = list_page(samples_dir) + samples["movie_details_id15_with_images_with_cast_2025-09.json"]
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
-    workers = [ctx.Process(target=_save_in_process, args=(database_url, list(reversed(movies)) if i else movies,
-                                                          barrier)) for i in range(2)]
+    workers = [
+        ctx.Process(target=_save_in_process, args=(database_url, list(reversed(movies)) if i else movies, barrier))
+        for i in range(2)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -211,7 +226,8 @@ def test_two_processes_saving_the_same_movies_never_duplicate(database_url: str,
             assert session.scalar(select(func.count(Movie.id))) == 51
             assert session.scalar(select(func.count(func.distinct(Genre.name)))) == count(manager, Genre)
             assert session.scalar(select(func.count()).select_from(MovieGenre)) == sum(
-                len(m.get("genres", [])) for m in movies)
+                len(m.get("genres", [])) for m in movies
+            )
             assert count(manager, Cast) == 4
     finally:
         manager.close_all()
@@ -228,11 +244,19 @@ def test_unreachable_server_names_host_and_cause_without_password() -> None:
 
 # -- the figures of SaveResult, and batches saved side by side ----------------------------------------
 
+
 def one_movie(**changes) -> dict:
-    movie = {"id": 700_001, "title": "Figures", "genres": ["Drama", "Crime"], "description_intro": "Intro.",
-             "torrents": [{"hash": f"{n:040x}", "quality": "720p", "seeds": n} for n in (1, 2, 3)],
-             "cast": [{"name": "Ann Actor", "imdb_code": "0000001", "character_name": "Ann"},
-                      {"name": "Bob Nocode", "character_name": "Bob"}]}
+    movie = {
+        "id": 700_001,
+        "title": "Figures",
+        "genres": ["Drama", "Crime"],
+        "description_intro": "Intro.",
+        "torrents": [{"hash": f"{n:040x}", "quality": "720p", "seeds": n} for n in (1, 2, 3)],
+        "cast": [
+            {"name": "Ann Actor", "imdb_code": "0000001", "character_name": "Ann"},
+            {"name": "Bob Nocode", "character_name": "Bob"},
+        ],
+    }
     return {**movie, **changes}
 
 
@@ -250,8 +274,7 @@ def test_rows_written_counts_every_row_inserted_updated_or_deleted(db: DatabaseM
     assert (count(db, Genre), count(db, MovieGenre), count(db, Torrent), count(db, MovieCast)) == (2, 1, 3, 2)
 
 
-def test_batches_saved_side_by_side_give_the_figures_of_one_at_a_time(database_url: str,
-                                                                     samples_dir: Path) -> None:
+def test_batches_saved_side_by_side_give_the_figures_of_one_at_a_time(database_url: str, samples_dir: Path) -> None:
     movies = list_page(samples_dir)
     changed = copy.deepcopy(movies)
     for movie in changed[::7]:
@@ -262,8 +285,9 @@ def test_batches_saved_side_by_side_give_the_figures_of_one_at_a_time(database_u
         try:
             with manager.get_session() as session:
                 session.execute(text("TRUNCATE movies, genres, casts RESTART IDENTITY CASCADE"))
-            runs = [manager.save_movies(batch, batch_size=8, workers=workers)
-                    for batch in (movies[:30], movies, changed)]
+            runs = [
+                manager.save_movies(batch, batch_size=8, workers=workers) for batch in (movies[:30], movies, changed)
+            ]
             # movies.id values follow the order batches commit in: only which movies have one is compared
             figures.append([(r.created, r.updated, r.unchanged, r.rows_written, sorted(r.movie_ids)) for r in runs])
             assert len(set(runs[-1].movie_ids.values())) == len(movies)
@@ -276,6 +300,7 @@ def test_batches_saved_side_by_side_give_the_figures_of_one_at_a_time(database_u
 
 
 # -- the original per-movie API, a compatibility surface: one test each -------------------------------
+
 
 def test_movie_exists(db: DatabaseManager) -> None:
     assert not db.movie_exists(700_001)
@@ -307,7 +332,11 @@ def test_save_movie(db: DatabaseManager) -> None:
     assert ok and message == "movie 700001 created"
     assert db.save_movie(one_movie()) == (True, movie_id, "movie 700001 unchanged")
     assert db.save_movie(one_movie(title="Figures, restored")) == (True, movie_id, "movie 700001 updated")
-    assert db.save_movie(one_movie(rating="great")) == (False, None, "movie 700001: field 'rating' is 'great', not a number")
+    assert db.save_movie(one_movie(rating="great")) == (
+        False,
+        None,
+        "movie 700001: field 'rating' is 'great', not a number",
+    )
 
 
 def test_get_stats(db: DatabaseManager) -> None:
@@ -315,10 +344,28 @@ def test_get_stats(db: DatabaseManager) -> None:
     db.save_movies([one_movie(), one_movie(id=700_002, genres=["Drama"], torrents=[], cast=[])], seen=False)
     db.record_details_failure({700_002: "HTTP 503"})
     stats = db.get_stats()
-    assert {k: stats[k] for k in ("movies", "movies_with_details", "details_failures", "genres", "cast",
-                                  "torrents", "embeddings", "added_last_hour")} == {
-        "movies": 2, "movies_with_details": 2, "details_failures": 1, "genres": 2, "cast": 2, "torrents": 3,
-        "embeddings": 0, "added_last_hour": 2}
+    assert {
+        k: stats[k]
+        for k in (
+            "movies",
+            "movies_with_details",
+            "details_failures",
+            "genres",
+            "cast",
+            "torrents",
+            "embeddings",
+            "added_last_hour",
+        )
+    } == {
+        "movies": 2,
+        "movies_with_details": 2,
+        "details_failures": 1,
+        "genres": 2,
+        "cast": 2,
+        "torrents": 3,
+        "embeddings": 0,
+        "added_last_hour": 2,
+    }
     assert stats["top_genres"] == [{"genre": "Drama", "movies": 2}, {"genre": "Crime", "movies": 1}]
 
 

@@ -42,8 +42,14 @@ def ranges(run_requests: list[dg.RunRequest]) -> list[tuple[str, str]]:
 
 def dg_command(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
     """``dg`` as a user runs it: in the checkout, with the project's venv active."""
-    return subprocess.run([DG, *args], cwd=CHECKOUT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DAGSTER_HOME": str(home), "VIRTUAL_ENV": sys.prefix, **env})
+    return subprocess.run(
+        [DG, *args],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DAGSTER_HOME": str(home), "VIRTUAL_ENV": sys.prefix, **env},
+    )
 
 
 def local_home(tmp_path: Path) -> Path:
@@ -67,7 +73,12 @@ def test_dg_checks_and_lists_the_code_location(tmp_path: Path) -> None:
 def test_definitions_load_with_their_jobs_schedules_and_sensor() -> None:
     dg.Definitions.validate_loadable(defs)
     assert {job.name for job in defs.resolve_all_job_defs()} >= {
-        "sync_pages", "sync_pages_without_embeddings", "list_pass", "details_pass", "sweep_removed_movies"}
+        "sync_pages",
+        "sync_pages_without_embeddings",
+        "list_pass",
+        "details_pass",
+        "sweep_removed_movies",
+    }
     assert defs.resolve_schedule_def("daily_incremental_sync").cron_schedule == "0 3 * * *"
     assert defs.resolve_schedule_def("daily_integrity_checks").job_name == "integrity_checks"
     assert defs.resolve_sensor_def("page_discovery_sensor").job_name == "sync_pages"
@@ -98,8 +109,7 @@ def test_schedules_after_the_catalog_grows_by_a_page(pipeline_env, replay_server
         assert instance.get_dynamic_partitions(PAGES.name) == ["00001", "00002", "00003", "00004"]
         with schedule_context(instance) as context:
             weekly = weekly_full_sync(context)
-        assert [r.tags for r in weekly] == [{**range_tags("00001", "00004"),
-                                             "yts/reason": "weekly full sync"}]
+        assert [r.tags for r in weekly] == [{**range_tags("00001", "00004"), "yts/reason": "weekly full sync"}]
 
 
 def test_daily_sync_includes_pages_whose_details_never_ran(pipeline_env, replay_server) -> None:
@@ -116,25 +126,36 @@ def test_daily_sync_includes_pages_whose_details_never_ran(pipeline_env, replay_
     assert ranges(requests) == [("00003", "00005")]
 
 
-def test_dg_launch_stores_a_page_on_the_instance_of_a_headless_sync(tmp_path: Path, database_url: str,
-                                                                    replay_server) -> None:
+def test_dg_launch_stores_a_page_on_the_instance_of_a_headless_sync(
+    tmp_path: Path, database_url: str, replay_server
+) -> None:
     home = local_home(tmp_path)
     env = {"DATABASE_URL": database_url, "YTS_API_URL": replay_server.base_url, "YTS_REQUESTS_PER_SECOND": "0"}
-    synced = subprocess.run([str(Path(sys.executable).with_name("yts-pipeline")), "sync", "--pages", "1-1",
-                             "--skip-embeddings"], capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "DAGSTER_HOME": str(home), **env})
+    synced = subprocess.run(
+        [str(Path(sys.executable).with_name("yts-pipeline")), "sync", "--pages", "1-1", "--skip-embeddings"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DAGSTER_HOME": str(home), **env},
+    )
     assert synced.returncode == 0, synced.stderr
-    launched = dg_command("launch", "--assets", "raw_list_pages,movies,movie_details", "--partition", "00002",
-                          home=home, **env)
+    launched = dg_command(
+        "launch", "--assets", "raw_list_pages,movies,movie_details", "--partition", "00002", home=home, **env
+    )
     assert launched.returncode == 0, launched.stdout + launched.stderr
     page_two = replay_server.catalog.ids()[50:100]
     db = DatabaseManager(database_url)
     try:
         with db.get_session() as session:
-            detailed = session.scalars(select(Movie.external_id).where(
-                Movie.external_id.in_(page_two), Movie.details_fetched_at.isnot(None))).all()
-            with_cast = session.scalars(select(Movie.external_id).join(MovieCast, MovieCast.movie_id == Movie.id)
-                                        .where(Movie.external_id.in_(page_two)).distinct()).all()
+            detailed = session.scalars(
+                select(Movie.external_id).where(Movie.external_id.in_(page_two), Movie.details_fetched_at.isnot(None))
+            ).all()
+            with_cast = session.scalars(
+                select(Movie.external_id)
+                .join(MovieCast, MovieCast.movie_id == Movie.id)
+                .where(Movie.external_id.in_(page_two))
+                .distinct()
+            ).all()
     finally:
         db.close_all()
     assert sorted(detailed) == sorted(page_two)

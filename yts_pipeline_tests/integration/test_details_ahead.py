@@ -21,8 +21,15 @@ def listed_pages(db: DatabaseManager, client: YtsClient) -> None:
 
 
 def client_of(server) -> YtsClient:
-    return YtsClient(ApiSettings(base_urls=(server.base_url,), requests_per_second=0, max_attempts=2,
-                                 backoff_seconds=0.01, max_backoff_seconds=0.05))
+    return YtsClient(
+        ApiSettings(
+            base_urls=(server.base_url,),
+            requests_per_second=0,
+            max_attempts=2,
+            backoff_seconds=0.01,
+            max_backoff_seconds=0.05,
+        )
+    )
 
 
 def test_the_next_pages_calls_go_out_while_a_page_is_saved(db: DatabaseManager, replay_server, monkeypatch) -> None:
@@ -35,8 +42,11 @@ def test_the_next_pages_calls_go_out_while_a_page_is_saved(db: DatabaseManager, 
     def saving(database, download, started):
         asked.append(len(download.wanted))
         deadline = time.monotonic() + 10  # a guard only: the next page's calls come within milliseconds
-        while (download.page < PAGES[-1] and replay_server.calls["movie_details"] <= sum(asked)
-               and time.monotonic() < deadline):
+        while (
+            download.page < PAGES[-1]
+            and replay_server.calls["movie_details"] <= sum(asked)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.005)
         ahead_during_saves.append(replay_server.calls["movie_details"] - sum(asked))
         return save(database, download, started)
@@ -57,14 +67,19 @@ def test_a_movie_on_two_pages_is_asked_for_once(db: DatabaseManager, replay_serv
     listed_pages(db, client)
     shared = replay_server.catalog.ids()[49]  # page 1's last movie, listed again first on page 2 (a shift)
     with db.get_session() as session:
-        session.execute(text("UPDATE raw_list_pages SET payload = jsonb_set(payload, '{data,movies,0}', "
-                             "(SELECT payload->'data'->'movies'->49 FROM raw_list_pages WHERE page = 1)) "
-                             "WHERE page = 2"))
+        session.execute(
+            text(
+                "UPDATE raw_list_pages SET payload = jsonb_set(payload, '{data,movies,0}', "
+                "(SELECT payload->'data'->'movies'->49 FROM raw_list_pages WHERE page = 1)) "
+                "WHERE page = 2"
+            )
+        )
     replay_server.reset_counters()
     with mirror.details_ahead(client, db, [1, 2]) as ahead:
         first, second = (mirror.save_details(db, *ahead.take(page)) for page in (1, 2))
     assert first.details_calls == 50 and second.details_calls == 49
     assert replay_server.details_calls[shared] == 1
     with db.get_session() as session:
-        assert session.scalar(text("SELECT details_fetched_at IS NOT NULL FROM movies WHERE external_id = :id"),
-                              {"id": shared})
+        assert session.scalar(
+            text("SELECT details_fetched_at IS NOT NULL FROM movies WHERE external_id = :id"), {"id": shared}
+        )

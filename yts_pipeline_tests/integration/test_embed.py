@@ -43,9 +43,12 @@ def movies(samples_dir: Path) -> list[dict]:
 def stored_embeddings(db: DatabaseManager, table: str = "movie_embeddings") -> dict[int, tuple[str, str, str]]:
     """YTS id -> (content hash, model, row version) of every vector stored in ``table``."""
     with db.get_session() as session:
-        rows = session.execute(text(
-            f"SELECT m.external_id, e.content_hash, e.model, e.xmin::text FROM {table} e "
-            "JOIN movies m ON m.id = e.movie_id")).all()
+        rows = session.execute(
+            text(
+                f"SELECT m.external_id, e.content_hash, e.model, e.xmin::text FROM {table} e "
+                "JOIN movies m ON m.id = e.movie_id"
+            )
+        ).all()
     return {external_id: (digest, model, version) for external_id, digest, model, version in rows}
 
 
@@ -84,10 +87,12 @@ def test_editing_one_summary_reembeds_exactly_that_movie(db, model, movies) -> N
     assert (result.embedded, result.skipped, result.texts) == (1, SUBSET - 1, 2)
     assert after[edited["id"]][0] != before[edited["id"]][0]
     assert plots_after[edited["id"]][0] != plots_before[edited["id"]][0]
-    assert {k: v for k, v in after.items() if k != edited["id"]} == \
-           {k: v for k, v in before.items() if k != edited["id"]}
-    assert {k: v for k, v in plots_after.items() if k != edited["id"]} == \
-           {k: v for k, v in plots_before.items() if k != edited["id"]}
+    assert {k: v for k, v in after.items() if k != edited["id"]} == {
+        k: v for k, v in before.items() if k != edited["id"]
+    }
+    assert {k: v for k, v in plots_after.items() if k != edited["id"]} == {
+        k: v for k, v in plots_before.items() if k != edited["id"]
+    }
 
 
 def test_a_new_title_reembeds_the_search_vector_only(db, model, movies) -> None:
@@ -155,27 +160,77 @@ def test_coverage_counts_movies_without_a_vector_of_the_current_model(db, model,
 
 
 def test_the_document_falls_back_from_summary_and_caps_the_cast() -> None:
-    movie = MovieFields(movie_id=1, title="Blocks", year=2006, summary="", description_full="  ",
-                        description_intro="A cop escorts a witness.", genres=["Action", "Crime"],
-                        cast=[f"Actor {i}" for i in range(8)])
+    movie = MovieFields(
+        movie_id=1,
+        title="Blocks",
+        year=2006,
+        summary="",
+        description_full="  ",
+        description_intro="A cop escorts a witness.",
+        genres=["Action", "Crime"],
+        cast=[f"Actor {i}" for i in range(8)],
+    )
     document = movie_document(movie)
-    assert document == ("Blocks (2006).\nGenres: Action, Crime.\nA cop escorts a witness.\n"
-                        "Starring Actor 0, Actor 1, Actor 2, Actor 3, Actor 4.")
-    bare = MovieFields(movie_id=1, title="Blocks", year=None, summary=None, description_full=None,
-                       description_intro=None, genres=[], cast=[])
+    assert document == (
+        "Blocks (2006).\nGenres: Action, Crime.\nA cop escorts a witness.\n"
+        "Starring Actor 0, Actor 1, Actor 2, Actor 3, Actor 4."
+    )
+    bare = MovieFields(
+        movie_id=1,
+        title="Blocks",
+        year=None,
+        summary=None,
+        description_full=None,
+        description_intro=None,
+        genres=[],
+        cast=[],
+    )
     assert movie_document(bare) == "Blocks."
     assert content_hash("a", document) != content_hash("b", document)
 
 
 def test_the_plot_document_is_the_plot_alone_else_title_and_genres() -> None:
-    movie = MovieFields(movie_id=1, title="Blocks", year=2006, summary=" ", description_full="",
-                        description_intro="A cop escorts a witness. ", genres=["Action", "Crime"], cast=["Actor 0"])
+    movie = MovieFields(
+        movie_id=1,
+        title="Blocks",
+        year=2006,
+        summary=" ",
+        description_full="",
+        description_intro="A cop escorts a witness. ",
+        genres=["Action", "Crime"],
+        cast=["Actor 0"],
+    )
     assert plot_document(movie) == "A cop escorts a witness."
-    assert plot_document(MovieFields(movie_id=1, title="Blocks", year=2006, summary=None, description_full=None,
-                                     description_intro=None, genres=["Action", "Crime"], cast=["Actor 0"])) \
+    assert (
+        plot_document(
+            MovieFields(
+                movie_id=1,
+                title="Blocks",
+                year=2006,
+                summary=None,
+                description_full=None,
+                description_intro=None,
+                genres=["Action", "Crime"],
+                cast=["Actor 0"],
+            )
+        )
         == "Blocks. Genres: Action, Crime."
-    assert plot_document(MovieFields(movie_id=1, title="Blocks", year=None, summary=None, description_full=None,
-                                     description_intro=None, genres=[], cast=[])) == "Blocks."
+    )
+    assert (
+        plot_document(
+            MovieFields(
+                movie_id=1,
+                title="Blocks",
+                year=None,
+                summary=None,
+                description_full=None,
+                description_intro=None,
+                genres=[],
+                cast=[],
+            )
+        )
+        == "Blocks."
+    )
 
 
 def test_a_model_with_other_dimensions_is_refused(tmp_path: Path, monkeypatch) -> None:

@@ -57,8 +57,14 @@ def replay_documents(db, n_movies: int, seed: int = 5) -> list[str]:
 
 
 def run_python(code: str, **env: str) -> str:
-    finished = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True,
-                              text=True, timeout=600, check=False)
+    finished = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stderr
     return finished.stdout.strip().splitlines()[-1]
 
@@ -104,10 +110,20 @@ def test_concurrent_exports_write_once_byte_for_byte_the_same(tmp_path: Path, op
     target = export_location(name, folder, tmp_path)
     target.parent.mkdir()
     (target.parent / f".{target.name}.staging-1-killed").mkdir()  # what an export killed midway leaves
-    code = ("import json; from yts_pipeline.search.model import export_model; e = export_model(); "
-            "print(json.dumps({'created': e.created, 'folder': str(e.folder), 'summary': e.summary()}))")
-    exporters = [subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "YTS_DATA_DIR": str(tmp_path)},
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    code = (
+        "import json; from yts_pipeline.search.model import export_model; e = export_model(); "
+        "print(json.dumps({'created': e.created, 'folder': str(e.folder), 'summary': e.summary()}))"
+    )
+    exporters = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, "YTS_DATA_DIR": str(tmp_path)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = []
     for exporter in exporters:
         out, err = exporter.communicate(timeout=600)
@@ -132,13 +148,17 @@ def sha256(path: Path) -> str:
 
 def test_a_process_whose_model_is_exported_never_imports_torch(database_url, openvino_model) -> None:
     heavy = "[m for m in ('torch', 'sentence_transformers', 'openvino') if m in sys.modules]"
-    keyword = ("import sys\nfrom yts_pipeline.db.manager import DatabaseManager\n"
-               "from yts_pipeline.search import NothingToSearch, search\n"
-               f"try:\n    search(DatabaseManager({database_url!r}), 'space station', mode='keyword')\n"
-               f"except NothingToSearch:\n    pass\nprint({heavy})")
+    keyword = (
+        "import sys\nfrom yts_pipeline.db.manager import DatabaseManager\n"
+        "from yts_pipeline.search import NothingToSearch, search\n"
+        f"try:\n    search(DatabaseManager({database_url!r}), 'space station', mode='keyword')\n"
+        f"except NothingToSearch:\n    pass\nprint({heavy})"
+    )
     assert run_python(keyword) == "[]"
-    semantic = ("import sys; from yts_pipeline.search.model import get_model; m = get_model(); m.encode(['a heist']); "
-                f"print(m.backend, {heavy})")
+    semantic = (
+        "import sys; from yts_pipeline.search.model import get_model; m = get_model(); m.encode(['a heist']); "
+        f"print(m.backend, {heavy})"
+    )
     assert run_python(semantic) == "openvino ['openvino']"
 
 
@@ -147,7 +167,8 @@ def test_auto_says_once_which_backend_it_took(fresh_models, caplog, openvino_mod
         first, second = get_model(), get_model()
     assert first is second and first.backend == "openvino"
     assert [r.getMessage() for r in caplog.records] == [
-        "embedding with all-MiniLM-L6-v2 on OpenVINO (EMBEDDING_BACKEND=auto)"]
+        "embedding with all-MiniLM-L6-v2 on OpenVINO (EMBEDDING_BACKEND=auto)"
+    ]
 
 
 def test_auto_falls_back_to_torch_once_when_openvino_is_missing(fresh_models, monkeypatch, caplog) -> None:
@@ -157,8 +178,9 @@ def test_auto_falls_back_to_torch_once_when_openvino_is_missing(fresh_models, mo
     assert first is second and (first.backend, first.name) == ("torch", PACKAGED_MODEL_NAME)
     [record] = caplog.records
     assert record.levelno == logging.WARNING
-    assert record.getMessage().startswith("EMBEDDING_BACKEND=auto: OpenVINO cannot load all-MiniLM-L6-v2 "
-                                          "(the OpenVINO runtime is not installed")
+    assert record.getMessage().startswith(
+        "EMBEDDING_BACKEND=auto: OpenVINO cannot load all-MiniLM-L6-v2 (the OpenVINO runtime is not installed"
+    )
 
 
 def test_an_explicit_backend_that_cannot_load_is_a_one_line_error(fresh_models, monkeypatch, tmp_path) -> None:
@@ -170,8 +192,10 @@ def test_an_explicit_backend_that_cannot_load_is_a_one_line_error(fresh_models, 
         get_model()
     message = str(raised.value)
     assert "\n" not in message
-    assert message.startswith(f"EMBEDDING_BACKEND=openvino cannot load all-MiniLM-L6-v2: cannot write the "
-                              f"exported model under {not_a_folder / 'models'}")
+    assert message.startswith(
+        f"EMBEDDING_BACKEND=openvino cannot load all-MiniLM-L6-v2: cannot write the "
+        f"exported model under {not_a_folder / 'models'}"
+    )
     assert message.endswith("set EMBEDDING_BACKEND=torch (or auto)")
 
 

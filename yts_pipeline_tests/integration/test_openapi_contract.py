@@ -50,10 +50,32 @@ def test_schemathesis_finds_nothing_and_writes_nothing(served, tmp_path) -> None
     server, url = served
     before = table_fingerprint(url)
     run = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "--no-color", "run", f"{server.base_url}/openapi.json",
-         "--checks", "all", "--mode", "all", "--max-examples", str(EXAMPLES_PER_OPERATION),
-         "--seed", str(SEED), "--workers", "1", "--request-timeout", "30",
-         "--suppress-health-check", "too_slow"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--no-color",
+            "run",
+            f"{server.base_url}/openapi.json",
+            "--checks",
+            "all",
+            "--mode",
+            "all",
+            "--max-examples",
+            str(EXAMPLES_PER_OPERATION),
+            "--seed",
+            str(SEED),
+            "--workers",
+            "1",
+            "--request-timeout",
+            "30",
+            "--suppress-health-check",
+            "too_slow",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout[-12000:] + run.stderr[-3000:]
     assert table_fingerprint(url) == before

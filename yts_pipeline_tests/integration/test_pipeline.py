@@ -38,8 +38,11 @@ def test_three_page_sync_stores_every_movie_as_served(pipeline_env, database_url
                 assert movie.details_fetched_at is not None and movie.removed_at is None
                 assert sorted(g.name for g in movie.genres) == sorted(served.get("genres", []))
                 assert {t.hash for t in movie.torrents} == {t["hash"] for t in served.get("torrents", [])}
-                cast = session.execute(select(Cast.name, MovieCast.character_name).join(
-                    MovieCast, MovieCast.cast_id == Cast.id).where(MovieCast.movie_id == movie.id)).all()
+                cast = session.execute(
+                    select(Cast.name, MovieCast.character_name)
+                    .join(MovieCast, MovieCast.cast_id == Cast.id)
+                    .where(MovieCast.movie_id == movie.id)
+                ).all()
                 assert sorted(name for name, _ in cast) == sorted({c["name"] for c in served.get("cast", [])})
     finally:
         db.close_all()
@@ -75,8 +78,13 @@ def test_a_rerun_skips_settled_pages_but_not_what_is_pending(pipeline_env, datab
         clean = canonical_dump(database_url)
         with db.get_session() as session:
             session.execute(text("DELETE FROM movies WHERE external_id = :id"), {"id": page_one[0]})
-            session.execute(text("UPDATE torrents SET seeds = seeds + 1 WHERE movie_id = "
-                                 "(SELECT id FROM movies WHERE external_id = :id)"), {"id": page_two[0]})
+            session.execute(
+                text(
+                    "UPDATE torrents SET seeds = seeds + 1 WHERE movie_id = "
+                    "(SELECT id FROM movies WHERE external_id = :id)"
+                ),
+                {"id": page_two[0]},
+            )
         replay_server.reset_counters()
         totals = sync()
         assert [r.page for r in totals.settled] == [3]
@@ -84,8 +92,9 @@ def test_a_rerun_skips_settled_pages_but_not_what_is_pending(pipeline_env, datab
         assert canonical_dump(database_url) == clean
 
         with db.get_session() as session:
-            session.execute(text("UPDATE movies SET details_error = 'timeout' WHERE external_id = :id"),
-                            {"id": page_three[0]})
+            session.execute(
+                text("UPDATE movies SET details_error = 'timeout' WHERE external_id = :id"), {"id": page_three[0]}
+            )
         replay_server.reset_counters()
         totals = sync()
         assert [r.page for r in totals.settled] == [1, 2] and list(replay_server.details_calls) == [page_three[0]]
@@ -119,8 +128,9 @@ def test_a_page_where_one_torrents_seeds_changed_is_applied(pipeline_env, databa
     db = DatabaseManager(database_url)
     try:
         with db.get_session() as session:
-            seeds = session.execute(select(Torrent.seeds, Torrent.peers).join(Movie).where(
-                Movie.external_id == movie_id)).all()
+            seeds = session.execute(
+                select(Torrent.seeds, Torrent.peers).join(Movie).where(Movie.external_id == movie_id)
+            ).all()
         assert seeds == [(4321, 99)]
     finally:
         db.close_all()
@@ -141,8 +151,9 @@ def test_catalog_changes_are_discovered_and_applied(pipeline_env, database_url, 
     db = DatabaseManager(database_url)
     try:
         with db.get_session() as session:
-            seeds = session.scalars(select(Torrent.seeds).join(Movie).where(
-                Movie.external_id == with_torrents[0])).all()
+            seeds = session.scalars(
+                select(Torrent.seeds).join(Movie).where(Movie.external_id == with_torrents[0])
+            ).all()
             assert seeds and set(seeds) == {4321}
             assert session.scalar(select(Torrent.id).where(Torrent.hash == new_hash)) is not None
     finally:
@@ -169,8 +180,7 @@ def test_full_sweep_marks_removed_movies_and_revives_them(pipeline_env, database
         db.close_all()
 
 
-def test_integrity_checks_after_a_sync_name_what_is_lost(pipeline_env, database_url, replay_server,
-                                                         capsys) -> None:
+def test_integrity_checks_after_a_sync_name_what_is_lost(pipeline_env, database_url, replay_server, capsys) -> None:
     from yts_pipeline.cli.main import main
 
     sync()
@@ -198,8 +208,9 @@ def test_a_check_that_raises_is_reported_as_failed(pipeline_env, database_url, r
     assert [name for name in totals.failed_checks if "every_movie_embedded" in name and "raised" in name]
 
 
-def test_faults_leave_the_database_identical_to_a_clean_sync(pipeline_env, database_url, replay_server,
-                                                              postgres, monkeypatch) -> None:
+def test_faults_leave_the_database_identical_to_a_clean_sync(
+    pipeline_env, database_url, replay_server, postgres, monkeypatch
+) -> None:
     sync()
     clean = canonical_dump(database_url)
     faulty_url = postgres.url(postgres.create_database("yts_template"))
@@ -214,16 +225,18 @@ def test_faults_leave_the_database_identical_to_a_clean_sync(pipeline_env, datab
     assert faulty == clean, dump_differences(clean, faulty)
 
 
-def test_details_failures_do_not_fail_the_page_and_are_retried(pipeline_env, database_url, replay_server,
-                                                               monkeypatch) -> None:
+def test_details_failures_do_not_fail_the_page_and_are_retried(
+    pipeline_env, database_url, replay_server, monkeypatch
+) -> None:
     monkeypatch.setenv("YTS_HTTP_ATTEMPTS", "2")
     victim = replay_server.catalog.ids()[5]
     replay_server.script_faults(["503"] * 2, endpoint="movie_details", movie_id=victim)  # both attempts
     totals = sync(pages=(1, 1))
     assert totals.failed_pages == [] and totals.failures == 1
     instance = dg.DagsterInstance.get()
-    record = instance.fetch_materializations(dg.AssetRecordsFilter(
-        asset_key=dg.AssetKey("movie_details"), asset_partitions=["00001"]), limit=1).records[0]
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("movie_details"), asset_partitions=["00001"]), limit=1
+    ).records[0]
     assert str(victim) in record.asset_materialization.metadata["details_failed"].value
     db = DatabaseManager(database_url)
     try:
@@ -238,8 +251,9 @@ def test_details_failures_do_not_fail_the_page_and_are_retried(pipeline_env, dat
         db.close_all()
 
 
-def test_a_page_that_cannot_be_fetched_fails_only_its_partition(pipeline_env, database_url, replay_server,
-                                                                 monkeypatch) -> None:
+def test_a_page_that_cannot_be_fetched_fails_only_its_partition(
+    pipeline_env, database_url, replay_server, monkeypatch
+) -> None:
     monkeypatch.setenv("YTS_HTTP_ATTEMPTS", "2")
     replay_server.script_faults(["503"] * 4, endpoint="list_movies", page=2)  # the range run and the retry
     totals = sync()
@@ -268,13 +282,17 @@ def test_sync_with_embeddings_embeds_each_movie_once(pipeline_env, database_url,
     instance = dg.DagsterInstance.get()
 
     def latest_embedding_metadata() -> dict:
-        record = instance.fetch_materializations(dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=1).records[0]
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=1
+        ).records[0]
         return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
     def embedding_runs() -> int:
-        return len(instance.fetch_materializations(dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=100).records)
+        return len(
+            instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("movie_embeddings"), asset_partitions=["00001"]), limit=100
+            ).records
+        )
 
     assert latest_embedding_metadata()["embedded"] == 50
     assert totals.step_totals()["movie_embeddings"]["embedded"] == 50  # the step's own figures, not PageReport's

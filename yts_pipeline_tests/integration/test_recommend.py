@@ -30,44 +30,149 @@ from yts_pipeline_tests.conftest import SAMPLES_DIR, TEMPLATE
 from yts_pipeline_tests.support.postgres import ScratchPostgres
 
 MOVIES = [  # id, title, year, rating, genres, plot (None: no plot text at all), IMDb code
-    (101, "Colony of Shadows", 2015, 6.8, ["Adventure", "Sci-Fi"],
-     "Settlers on a distant planet discover that their colony's oxygen supply is failing and must cross "
-     "an alien desert to reach an abandoned starship before the air runs out.", None),
-    (102, "Red Horizon", 2014, 7.1, ["Adventure", "Sci-Fi"],
-     "Astronauts stranded on Mars ration their air and food while they repair a damaged rocket that could "
-     "carry them back to Earth.", "tt9000102"),
-    (103, "Red Horizon 3D", 2014, 7.1, ["Adventure", "Sci-Fi"],
-     "Astronauts stranded on Mars ration their air and food while they repair a damaged rocket that could "
-     "carry them back to Earth.", "tt9000102"),
-    (104, "The Long Orbit", 2016, 6.2, ["Drama", "Sci-Fi"],
-     "The crew of a generation ship travelling to a new world fight over dwindling supplies when the "
-     "engines fail halfway through the voyage.", None),
-    (105, "Ark of Stars", 2017, 6.0, ["Drama", "Sci-Fi"],
-     "Halfway through a centuries-long voyage to a new world, the engines of a generation ship fail and "
-     "its crew turn on each other over the last supplies.", None),
-    (106, "Dust Moon", 2013, 6.5, ["Sci-Fi", "Thriller"],
-     "Miners on a remote moon find an alien signal beneath the ice while their base slowly loses power "
-     "and the rescue ship is weeks away.", None),
+    (
+        101,
+        "Colony of Shadows",
+        2015,
+        6.8,
+        ["Adventure", "Sci-Fi"],
+        "Settlers on a distant planet discover that their colony's oxygen supply is failing and must cross "
+        "an alien desert to reach an abandoned starship before the air runs out.",
+        None,
+    ),
+    (
+        102,
+        "Red Horizon",
+        2014,
+        7.1,
+        ["Adventure", "Sci-Fi"],
+        "Astronauts stranded on Mars ration their air and food while they repair a damaged rocket that could "
+        "carry them back to Earth.",
+        "tt9000102",
+    ),
+    (
+        103,
+        "Red Horizon 3D",
+        2014,
+        7.1,
+        ["Adventure", "Sci-Fi"],
+        "Astronauts stranded on Mars ration their air and food while they repair a damaged rocket that could "
+        "carry them back to Earth.",
+        "tt9000102",
+    ),
+    (
+        104,
+        "The Long Orbit",
+        2016,
+        6.2,
+        ["Drama", "Sci-Fi"],
+        "The crew of a generation ship travelling to a new world fight over dwindling supplies when the "
+        "engines fail halfway through the voyage.",
+        None,
+    ),
+    (
+        105,
+        "Ark of Stars",
+        2017,
+        6.0,
+        ["Drama", "Sci-Fi"],
+        "Halfway through a centuries-long voyage to a new world, the engines of a generation ship fail and "
+        "its crew turn on each other over the last supplies.",
+        None,
+    ),
+    (
+        106,
+        "Dust Moon",
+        2013,
+        6.5,
+        ["Sci-Fi", "Thriller"],
+        "Miners on a remote moon find an alien signal beneath the ice while their base slowly loses power "
+        "and the rescue ship is weeks away.",
+        None,
+    ),
     (107, "Starfall", 2012, 5.9, ["Sci-Fi"], None, None),
-    (111, "Shadows in Paris", 2015, 6.4, ["Comedy", "Romance"],
-     "Two strangers fall in love over one summer of cafés, bookshops and long walks along the Seine.", None),
-    (112, "Alibi of Shadows", 2015, 6.6, ["Crime", "Mystery"],
-     "A small-town detective suspects a grieving widow of poisoning her wealthy husband for his fortune.", None),
-    (113, "The Shadows", 2015, 7.0, ["Drama", "Music"],
-     "A garage band from Liverpool chases its first record deal while the singer's marriage falls apart.", None),
-    (114, "Shadows: Frozen Hollow", 2015, 6.1, ["Animation", "Family"],
-     "A young fox and her woodland friends search the snowy forest for a lost bear cub before the "
-     "winter storm arrives.", None),
-    (121, "The Bakery on Elm Street", 2010, 6.9, ["Comedy", "Drama"],
-     "A widowed baker and her teenage son try to save the family bakery from a developer.", None),
-    (122, "Cold Harbour", 2008, 7.3, ["Crime", "Thriller"],
-     "A dock worker is drawn into a smuggling ring after his brother disappears at sea.", None),
-    (124, "Night Tide", 2011, 6.7, ["Crime", "Thriller"],
-     "A harbour detective uncovers a smuggling ring that moves stolen goods on fishing boats at night.", None),
-    (125, "The Fence", 2009, 6.3, ["Crime", "Drama"],
-     "A pawnbroker is pulled into a gang of thieves and smugglers when his younger brother goes missing.", None),
-    (123, "1917", 2019, 8.3, ["Drama", "War"],
-     "Two young British soldiers cross enemy territory to deliver a message that could save 1,600 men.", None),
+    (
+        111,
+        "Shadows in Paris",
+        2015,
+        6.4,
+        ["Comedy", "Romance"],
+        "Two strangers fall in love over one summer of cafés, bookshops and long walks along the Seine.",
+        None,
+    ),
+    (
+        112,
+        "Alibi of Shadows",
+        2015,
+        6.6,
+        ["Crime", "Mystery"],
+        "A small-town detective suspects a grieving widow of poisoning her wealthy husband for his fortune.",
+        None,
+    ),
+    (
+        113,
+        "The Shadows",
+        2015,
+        7.0,
+        ["Drama", "Music"],
+        "A garage band from Liverpool chases its first record deal while the singer's marriage falls apart.",
+        None,
+    ),
+    (
+        114,
+        "Shadows: Frozen Hollow",
+        2015,
+        6.1,
+        ["Animation", "Family"],
+        "A young fox and her woodland friends search the snowy forest for a lost bear cub before the "
+        "winter storm arrives.",
+        None,
+    ),
+    (
+        121,
+        "The Bakery on Elm Street",
+        2010,
+        6.9,
+        ["Comedy", "Drama"],
+        "A widowed baker and her teenage son try to save the family bakery from a developer.",
+        None,
+    ),
+    (
+        122,
+        "Cold Harbour",
+        2008,
+        7.3,
+        ["Crime", "Thriller"],
+        "A dock worker is drawn into a smuggling ring after his brother disappears at sea.",
+        None,
+    ),
+    (
+        124,
+        "Night Tide",
+        2011,
+        6.7,
+        ["Crime", "Thriller"],
+        "A harbour detective uncovers a smuggling ring that moves stolen goods on fishing boats at night.",
+        None,
+    ),
+    (
+        125,
+        "The Fence",
+        2009,
+        6.3,
+        ["Crime", "Drama"],
+        "A pawnbroker is pulled into a gang of thieves and smugglers when his younger brother goes missing.",
+        None,
+    ),
+    (
+        123,
+        "1917",
+        2019,
+        8.3,
+        ["Drama", "War"],
+        "Two young British soldiers cross enemy territory to deliver a message that could save 1,600 men.",
+        None,
+    ),
 ]
 TITLE_WORD_DECOYS = {111, 112, 113, 114}
 SPACE_STORIES = {102, 103, 104, 105, 106}
@@ -80,10 +185,21 @@ def payloads() -> list[dict]:
     movies = []
     for movie_id, title, year, rating, genres, plot, imdb_code in MOVIES:
         movie = copy.deepcopy(template)
-        movie.update(id=movie_id, imdb_code=imdb_code or f"tt9000{movie_id}", title=title, title_english=title,
-                     title_long=f"{title} ({year})", slug=f"{title.lower().replace(' ', '-')}-{year}", year=year,
-                     rating=rating, genres=genres, summary=plot or "", description_full=plot or "",
-                     synopsis=plot or "", description_intro=plot or "")
+        movie.update(
+            id=movie_id,
+            imdb_code=imdb_code or f"tt9000{movie_id}",
+            title=title,
+            title_english=title,
+            title_long=f"{title} ({year})",
+            slug=f"{title.lower().replace(' ', '-')}-{year}",
+            year=year,
+            rating=rating,
+            genres=genres,
+            summary=plot or "",
+            description_full=plot or "",
+            synopsis=plot or "",
+            description_intro=plot or "",
+        )
         movies.append(movie)
     return movies
 

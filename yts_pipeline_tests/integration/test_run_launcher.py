@@ -22,8 +22,9 @@ from yts_pipeline.cli.run_launcher import WORKER_HOST_TAG, MonitoredRunLauncher
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test(overrides={"run_launcher": {
-            "module": "yts_pipeline.cli.run_launcher", "class": "MonitoredRunLauncher"}}) as instance:
+    with dg.instance_for_test(
+        overrides={"run_launcher": {"module": "yts_pipeline.cli.run_launcher", "class": "MonitoredRunLauncher"}}
+    ) as instance:
         yield instance
 
 
@@ -36,11 +37,13 @@ def worker() -> Iterator[subprocess.Popen]:
     process.wait()
 
 
-def started_run(instance: dg.DagsterInstance, pid: int, host: str | None = None,
-                at: float | None = None) -> dg.DagsterRun:
+def started_run(
+    instance: dg.DagsterInstance, pid: int, host: str | None = None, at: float | None = None
+) -> dg.DagsterRun:
     """A STARTED run whose RUN_START event came from ``pid`` (as the run worker's own event does)."""
-    run = instance.create_run_for_job(dg.GraphDefinition(name="g").to_job(),
-                                      tags={WORKER_HOST_TAG: host or socket.gethostname()})
+    run = instance.create_run_for_job(
+        dg.GraphDefinition(name="g").to_job(), tags={WORKER_HOST_TAG: host or socket.gethostname()}
+    )
     start = dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name=run.job_name, pid=pid)
     instance.report_dagster_event(start, run.run_id, timestamp=at)
     return instance.get_run_by_id(run.run_id)
@@ -68,5 +71,5 @@ def test_a_pid_reused_by_a_newer_process_is_not_the_run(instance, worker) -> Non
 
 
 def test_a_run_on_another_host_is_not_judged_by_a_local_pid(instance) -> None:
-    run = started_run(instance, pid=2 ** 22 + 1, host="elsewhere")  # no such pid here
+    run = started_run(instance, pid=2**22 + 1, host="elsewhere")  # no such pid here
     assert health(instance, run) == WorkerStatus.RUNNING

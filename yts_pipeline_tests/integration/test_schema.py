@@ -30,8 +30,10 @@ def describe(url: str) -> dict[str, set[tuple]]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return {name: set(map(tuple, conn.execute(text(sql)).all()))
-                    for name, sql in (("columns", COLUMNS), ("constraints", CONSTRAINTS), ("indexes", INDEXES))}
+            return {
+                name: set(map(tuple, conn.execute(text(sql)).all()))
+                for name, sql in (("columns", COLUMNS), ("constraints", CONSTRAINTS), ("indexes", INDEXES))
+            }
     finally:
         engine.dispose()
 
@@ -53,7 +55,10 @@ def test_database_sql_equals_the_models(empty_database_url: str, database_url: s
     assert tables == set(ALL_TABLES)
     for part in ("columns", "constraints", "indexes"):
         assert from_sql[part] == from_models[part], (
-            part, sorted(from_sql[part] - from_models[part]), sorted(from_models[part] - from_sql[part]))
+            part,
+            sorted(from_sql[part] - from_models[part]),
+            sorted(from_models[part] - from_sql[part]),
+        )
 
 
 def test_models_start_on_a_database_made_by_database_sql(empty_database_url: str) -> None:

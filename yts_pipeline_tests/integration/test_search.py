@@ -68,13 +68,18 @@ def catalog(postgres: ScratchPostgres, model: EmbeddingModel) -> Iterator[tuple[
 
 def matching(movies: list[dict], filters: Filters) -> set[int]:
     """YTS ids of the sample movies that meet ``filters``, computed from the payloads."""
+
     def keep(movie: dict) -> bool:
-        return ((filters.genre is None or filters.genre.lower() in {g.lower() for g in movie.get("genres", [])})
-                and (filters.year_from is None or movie["year"] >= filters.year_from)
-                and (filters.year_to is None or movie["year"] <= filters.year_to)
-                and (filters.min_rating is None or movie["rating"] >= filters.min_rating)
-                and (filters.quality is None
-                     or filters.quality.lower() in {t["quality"].lower() for t in movie["torrents"]}))
+        return (
+            (filters.genre is None or filters.genre.lower() in {g.lower() for g in movie.get("genres", [])})
+            and (filters.year_from is None or movie["year"] >= filters.year_from)
+            and (filters.year_to is None or movie["year"] <= filters.year_to)
+            and (filters.min_rating is None or movie["rating"] >= filters.min_rating)
+            and (
+                filters.quality is None or filters.quality.lower() in {t["quality"].lower() for t in movie["torrents"]}
+            )
+        )
+
     return {movie["id"] for movie in movies if keep(movie)}
 
 
@@ -126,8 +131,19 @@ def test_similar_is_never_the_movie_itself_nor_a_removed_movie(catalog) -> None:
             session.execute(update(Movie).where(Movie.external_id == 26185).values(removed_at=None))
 
 
-@pytest.mark.parametrize("query", [26239, "26239", "TT11243364", "andy murray: resurfacing",
-                                   "Andy Murray: Resurfacing (2019)", "Andy Mur", "Murray", "Andy Muray: Resurfacing"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        26239,
+        "26239",
+        "TT11243364",
+        "andy murray: resurfacing",
+        "Andy Murray: Resurfacing (2019)",
+        "Andy Mur",
+        "Murray",
+        "Andy Muray: Resurfacing",
+    ],
+)
 def test_similar_resolves_ids_imdb_codes_and_titles(catalog, query) -> None:
     db, _ = catalog
     assert similar(db, query, k=3) == similar(db, 26239, k=3)
@@ -195,8 +211,9 @@ def test_recommend_filters_hold_and_k_rows_come_back(catalog, filters) -> None:
         results = recommend(db, liked, disliked, k=k, filters=filters)
         assert_meets(results, filters)
         assert {r.external_id for r in results} <= expected and len(results) == min(k, len(expected))
-        assert all(r.reasons[0] in ("like In My Father's House", "like 9/11: Day That Changed the World")
-                   for r in results)
+        assert all(
+            r.reasons[0] in ("like In My Father's House", "like 9/11: Day That Changed the World") for r in results
+        )
 
 
 def test_an_unknown_genre_names_the_known_ones(catalog) -> None:
@@ -217,7 +234,8 @@ def test_sql_looking_text_is_searched_literally(catalog, model) -> None:
 
 
 def test_a_filtered_vector_search_keeps_scanning_the_index_until_k_rows_match(
-        db: DatabaseManager, postgres: ScratchPostgres, model: EmbeddingModel, database_url: str) -> None:
+    db: DatabaseManager, postgres: ScratchPostgres, model: EmbeddingModel, database_url: str
+) -> None:
     """500 decoys crowd the query's neighbourhood and fail the filter; the 4 horror movies lie far away.
 
     Sequential scans and sorts are disabled for the database so that the HNSW index answers, as
@@ -232,10 +250,17 @@ def test_a_filtered_vector_search_keeps_scanning_the_index_until_k_rows_match(
     decoys = centre + rng.normal(scale=0.03, size=(500, centre.size))
     decoys /= np.linalg.norm(decoys, axis=1, keepdims=True)
     with db.get_session() as session:
-        ids = session.scalars(insert(Movie).returning(Movie.id, sort_by_parameter_order=True),
-                              [{"external_id": 10**6 + i, "title": f"Decoy {i}"} for i in range(len(decoys))]).all()
-        session.execute(insert(MovieEmbedding), [{"movie_id": movie_id, "embedding": vector, "model": model.name,
-                                                  "content_hash": "decoy"} for movie_id, vector in zip(ids, decoys)])
+        ids = session.scalars(
+            insert(Movie).returning(Movie.id, sort_by_parameter_order=True),
+            [{"external_id": 10**6 + i, "title": f"Decoy {i}"} for i in range(len(decoys))],
+        ).all()
+        session.execute(
+            insert(MovieEmbedding),
+            [
+                {"movie_id": movie_id, "embedding": vector, "model": model.name, "content_hash": "decoy"}
+                for movie_id, vector in zip(ids, decoys)
+            ],
+        )
     with postgres.admin.connect() as conn:
         for setting in ("enable_seqscan", "enable_sort"):
             conn.execute(text(f'ALTER DATABASE "{make_url(database_url).database}" SET {setting} = off'))
@@ -256,8 +281,9 @@ def test_an_empty_database_has_nothing_to_search(db: DatabaseManager, model: Emb
 
 def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database_url, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "yts_pipeline.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "yts_pipeline.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_search_prints_json(catalog) -> None:

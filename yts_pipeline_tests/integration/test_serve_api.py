@@ -68,8 +68,13 @@ def a_movie_with(movies: dict[int, dict], *fields: str) -> dict[str, Any]:
 def test_health_counts_the_movies_and_embeddings(client, movies) -> None:
     answer = client.get("/health")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "database": "reachable", "movies": len(movies),
-                             "embeddings": len(movies), "model": "ready"}
+    assert answer.json() == {
+        "status": "ok",
+        "database": "reachable",
+        "movies": len(movies),
+        "embeddings": len(movies),
+        "model": "ready",
+    }
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
@@ -95,42 +100,55 @@ def test_keyword_search_finds_a_title_word(client, movies) -> None:
     assert movie["id"] in [r["external_id"] for r in found]
 
 
-@pytest.mark.parametrize("filters", [
-    {"genre": "drama"}, {"year_from": 1990, "year_to": 2010}, {"min_rating": 7}, {"quality": "720p"},
-    {"genre": "Comedy", "min_rating": 5.5, "year_from": 1980},
-])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"genre": "drama"},
+        {"year_from": 1990, "year_to": 2010},
+        {"min_rating": 7},
+        {"quality": "720p"},
+        {"genre": "Comedy", "min_rating": 5.5, "year_from": 1980},
+    ],
+)
 def test_search_and_similar_keep_to_the_filters(client, movies, filters) -> None:
     def keeps(payload: dict) -> bool:
-        return (("genre" not in filters or filters["genre"].lower() in {g.lower() for g in genres_of(payload)})
-                and payload["year"] >= filters.get("year_from", 0) and payload["year"] <= filters.get("year_to", 9999)
-                and payload["rating"] >= filters.get("min_rating", 0)
-                and ("quality" not in filters
-                     or filters["quality"] in {t["quality"] for t in payload.get("torrents") or ()}))
+        return (
+            ("genre" not in filters or filters["genre"].lower() in {g.lower() for g in genres_of(payload)})
+            and payload["year"] >= filters.get("year_from", 0)
+            and payload["year"] <= filters.get("year_to", 9999)
+            and payload["rating"] >= filters.get("min_rating", 0)
+            and (
+                "quality" not in filters or filters["quality"] in {t["quality"] for t in payload.get("torrents") or ()}
+            )
+        )
 
     expected = {movie_id for movie_id, payload in movies.items() if keeps(payload)}
     target = next(iter(movies))
-    for path, params, itself in (("/api/search", {"q": "a story", "mode": "semantic"}, set()),
-                                 (f"/api/movies/{target}/similar", {}, {target})):
+    for path, params, itself in (
+        ("/api/search", {"q": "a story", "mode": "semantic"}, set()),
+        (f"/api/movies/{target}/similar", {}, {target}),
+    ):
         answer = client.get(path, params={**params, **filters, "k": MAX_K})
         assert answer.status_code == 200, answer.text
         found = {r["external_id"] for r in answer.json()["results"]}
         assert found == expected - itself  # k covers the catalog: every matching movie comes back
-        assert answer.json()["filters"] == {**dict.fromkeys(("genre", "year_from", "year_to", "min_rating",
-                                                             "quality")), **filters}
+        assert answer.json()["filters"] == {
+            **dict.fromkeys(("genre", "year_from", "year_to", "min_rating", "quality")),
+            **filters,
+        }
 
 
 def test_search_pages_through_one_ranking(client) -> None:
     params = {"q": "family", "mode": "semantic"}
     whole = [r["external_id"] for r in client.get("/api/search", params={**params, "k": 30}).json()["results"]]
-    pages = [client.get("/api/search", params={**params, "k": 10, "offset": offset}).json()
-             for offset in (0, 10, 20)]
+    pages = [client.get("/api/search", params={**params, "k": 10, "offset": offset}).json() for offset in (0, 10, 20)]
     assert [r["external_id"] for page in pages for r in page["results"]] == whole
     assert [page["offset"] for page in pages] == [0, 10, 20]
 
 
 def test_text_that_looks_like_sql_is_searched_literally(client, served) -> None:
     before = table_fingerprint(served[0])
-    for q in ("'; DROP TABLE movies; --", "\" OR 1=1 --", "%' UNION SELECT * FROM casts --", "$$; DELETE FROM genres"):
+    for q in ("'; DROP TABLE movies; --", '" OR 1=1 --', "%' UNION SELECT * FROM casts --", "$$; DELETE FROM genres"):
         for mode in ("keyword", "hybrid"):
             answer = client.get("/api/search", params={"q": q, "mode": mode})
             assert answer.status_code == 200, answer.text
@@ -184,8 +202,11 @@ def test_a_bad_parameter_is_a_4xx_naming_it(client, path, params, parameter) -> 
 def test_what_the_document_allows_is_answered(client, movies) -> None:
     """Years in either order, and a page that reaches past the ranking's end: an answer, maybe empty."""
     crossed = {"year_from": 2099, "year_to": 1870}
-    for path, params in (("/api/search", {"q": "treasure"}), (f"/api/movies/{next(iter(movies))}/similar", {}),
-                         ("/api/recommend", {"liked": next(iter(movies))})):
+    for path, params in (
+        ("/api/search", {"q": "treasure"}),
+        (f"/api/movies/{next(iter(movies))}/similar", {}),
+        ("/api/recommend", {"liked": next(iter(movies))}),
+    ):
         answer = client.get(path, params={**params, **crossed})
         assert answer.status_code == 200 and answer.json()["results"] == [], answer.text
     deep = client.get("/api/search", params={"q": "the", "mode": "keyword", "offset": MAX_DEPTH - 5, "k": 10})
@@ -225,14 +246,16 @@ def test_a_movie_comes_whole(client, movies) -> None:
     assert movie["cover_url"] == payload["medium_cover_image"]
     assert movie["images"]["large_cover_image"] == payload["large_cover_image"]
     assert len(movie["images"]["screenshots"]) == 3
+
     def torrents(of: dict) -> set[tuple]:
         return {(t["hash"].lower(), t["quality"], t["type"], t["size"], t["seeds"], t["peers"]) for t in of["torrents"]}
 
     assert torrents(movie) == torrents(payload)
     seeds = [t["seeds"] for t in movie["torrents"]]
     assert seeds == sorted(seeds, reverse=True)
-    assert {(c["name"], c["character_name"]) for c in movie["cast"]} \
-        == {(c["name"], c.get("character_name")) for c in payload["cast"]}
+    assert {(c["name"], c["character_name"]) for c in movie["cast"]} == {
+        (c["name"], c.get("character_name")) for c in payload["cast"]
+    }
     assert all(c.keys() >= {"name", "character_name", "imdb_code"} for c in movie["cast"])
 
 
@@ -258,14 +281,18 @@ def test_browse_lists_every_live_movie_in_order_without_overlap(client, movies, 
     assert sorted(r["external_id"] for r in listed) == sorted(movies)
 
     def key(payload: dict):
-        return {"rating": payload["rating"], "year": payload["year"], "title": payload["title"].lower(),
-                "added": payload["date_uploaded_unix"],
-                "seeds": max((t["seeds"] for t in payload.get("torrents") or ()), default=None)}[sort]
+        return {
+            "rating": payload["rating"],
+            "year": payload["year"],
+            "title": payload["title"].lower(),
+            "added": payload["date_uploaded_unix"],
+            "seeds": max((t["seeds"] for t in payload.get("torrents") or ()), default=None),
+        }[sort]
 
     keys = [key(movies[r["external_id"]]) for r in listed]
     present = [k for k in keys if k is not None]
     assert present == sorted(present, reverse=order == "desc")
-    assert keys[:len(present)] == present  # movies without a value (no torrent) come last
+    assert keys[: len(present)] == present  # movies without a value (no torrent) come last
 
 
 def test_browse_by_genre_counts_and_lists_its_movies(client, movies) -> None:
@@ -295,8 +322,16 @@ def test_the_serving_path_only_reads(client) -> None:
 
 def test_openapi_lists_every_endpoint_and_docs_work_offline(client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert set(paths) == {"/health", "/api/stats", "/api/genres", "/api/search", "/api/recommend", "/api/movies",
-                          "/api/movies/{yts_id}", "/api/movies/{yts_id}/similar"}
+    assert set(paths) == {
+        "/health",
+        "/api/stats",
+        "/api/genres",
+        "/api/search",
+        "/api/recommend",
+        "/api/movies",
+        "/api/movies/{yts_id}",
+        "/api/movies/{yts_id}/similar",
+    }
     search_params = {p["name"] for p in paths["/api/search"]["get"]["parameters"]}
     assert search_params == {"q", "k", "mode", "genre", "year_from", "year_to", "min_rating", "quality", "offset"}
     docs = client.get("/docs")
@@ -330,8 +365,10 @@ def test_every_request_is_one_log_line_and_answers_carry_safe_headers(client, ca
 
 def test_a_database_that_is_down_is_a_503_without_its_password(caplog) -> None:
     url = "postgresql+psycopg2://yts:s3cret-Passw0rd@127.0.0.1:9/yts"
-    with caplog.at_level(logging.INFO), TestClient(create_app(ServeSettings(), database_url=url,
-                                                              load_model=False)) as client:
+    with (
+        caplog.at_level(logging.INFO),
+        TestClient(create_app(ServeSettings(), database_url=url, load_model=False)) as client,
+    ):
         health = client.get("/health")
         assert health.status_code == 503
         assert health.json()["status"] == "unavailable"
@@ -340,18 +377,68 @@ def test_a_database_that_is_down_is_a_503_without_its_password(caplog) -> None:
             assert answer.status_code == 503, path
             assert "s3cret" not in answer.text and "127.0.0.1" not in answer.text
         assert client.get("/api/search?q=x&mode=keyword").json() == {
-            "error": "the database is unavailable; try again later", "parameter": None}
+            "error": "the database is unavailable; try again later",
+            "parameter": None,
+        }
     assert "s3cret" not in caplog.text
     assert "database unavailable" in caplog.text
 
 
-PATHS = ["/api/search", "/api/movies", "/api/movies/{}", "/api/movies/{}/similar", "/api/recommend", "/",
-         "/browse", "/genres/{}", "/movies/{}", "/api/genres", "/health"]
-NAMES = ["q", "k", "mode", "genre", "year_from", "year_to", "min_rating", "quality", "offset", "sort", "order",
-         "limit", "liked", "disliked", "page"]
-VALUES = st.one_of(st.text(max_size=30), st.integers().map(str), st.floats().map(str),
-                   st.sampled_from(["", " ", "hybrid", "semantic", "keyword", "Drama", "1080p", "0", "-1", "1e309",
-                                    "'; DROP TABLE movies; --", "%00", "\u0000", "tt0133093", "25", "NaN"]))
+PATHS = [
+    "/api/search",
+    "/api/movies",
+    "/api/movies/{}",
+    "/api/movies/{}/similar",
+    "/api/recommend",
+    "/",
+    "/browse",
+    "/genres/{}",
+    "/movies/{}",
+    "/api/genres",
+    "/health",
+]
+NAMES = [
+    "q",
+    "k",
+    "mode",
+    "genre",
+    "year_from",
+    "year_to",
+    "min_rating",
+    "quality",
+    "offset",
+    "sort",
+    "order",
+    "limit",
+    "liked",
+    "disliked",
+    "page",
+]
+VALUES = st.one_of(
+    st.text(max_size=30),
+    st.integers().map(str),
+    st.floats().map(str),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "hybrid",
+            "semantic",
+            "keyword",
+            "Drama",
+            "1080p",
+            "0",
+            "-1",
+            "1e309",
+            "'; DROP TABLE movies; --",
+            "%00",
+            "\u0000",
+            "tt0133093",
+            "25",
+            "NaN",
+        ]
+    ),
+)
 RAW = st.binary(max_size=12).map(lambda raw: "".join(f"%{byte:02X}" for byte in raw))
 
 
@@ -359,8 +446,12 @@ def test_nothing_a_client_sends_is_a_500_or_changes_the_database(client, served)
     before = table_fingerprint(served[0])
 
     @settings(max_examples=200, deadline=None, derandomize=True)
-    @given(path=st.sampled_from(PATHS), segment=st.one_of(VALUES, RAW),
-           params=st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=6), raw_query=RAW)
+    @given(
+        path=st.sampled_from(PATHS),
+        segment=st.one_of(VALUES, RAW),
+        params=st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=6),
+        raw_query=RAW,
+    )
     def send(path: str, segment: str, params: list[tuple[str, str]], raw_query: str) -> None:
         target = path.format(segment if segment.startswith("%") else quote(segment, safe=""))
         query = urlencode(params) + (f"&q={raw_query}" if raw_query else "")
@@ -385,8 +476,9 @@ def test_a_model_that_cannot_load_leaves_keyword_search_working(served, monkeypa
 
 def test_recommend_is_never_a_liked_or_disliked_movie_and_gives_reasons(client, movies) -> None:
     liked, also_liked, disliked = list(movies)[:3]
-    answer = client.get("/api/recommend", params={"liked": [liked, movies[also_liked]["imdb_code"]],
-                                                   "disliked": [disliked], "k": 8})
+    answer = client.get(
+        "/api/recommend", params={"liked": [liked, movies[also_liked]["imdb_code"]], "disliked": [disliked], "k": 8}
+    )
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
     assert len(results) == 8

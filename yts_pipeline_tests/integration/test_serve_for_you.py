@@ -38,8 +38,7 @@ def served(postgres: ScratchPostgres) -> Iterator[tuple[str, dict[int, dict[str,
 def client(served) -> Iterator[TestClient]:
     """A fresh browser: no cookies, redirects shown, not followed."""
     model: EmbeddingModel = get_model()
-    with TestClient(create_app(ServeSettings(), database_url=served[0], model=model),
-                    follow_redirects=False) as client:
+    with TestClient(create_app(ServeSettings(), database_url=served[0], model=model), follow_redirects=False) as client:
         yield client
 
 
@@ -95,8 +94,18 @@ def test_unknown_and_malformed_likes_are_ignored(client, served) -> None:
     assert client.get("/").status_code == 200
 
 
-@pytest.mark.parametrize("back", ["https://evil.example/", "//evil.example/x", "/\\evil.example",
-                                  "javascript:alert(1)", "/ok\r\nSet-Cookie: x=1", "", "relative/path"])
+@pytest.mark.parametrize(
+    "back",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/ok\r\nSet-Cookie: x=1",
+        "",
+        "relative/path",
+    ],
+)
 def test_a_button_only_goes_back_to_this_site(client, served, back) -> None:
     answer = press(client, "like", next(iter(served[1])), back=back)
     assert answer.status_code == 303 and answer.headers["location"] == "/for-you"

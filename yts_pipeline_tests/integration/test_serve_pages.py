@@ -81,8 +81,9 @@ def test_search_results_are_cards_linking_to_movies_with_paging(client, movies) 
 
 
 def test_an_empty_filter_field_means_any_and_a_bad_one_is_named(client) -> None:
-    text = page(client, "/", q="treasure", mode="keyword", genre="", year_from="", year_to="", min_rating="",
-                quality="")
+    text = page(
+        client, "/", q="treasure", mode="keyword", genre="", year_from="", year_to="", min_rating="", quality=""
+    )
     assert MOVIE_LINK.findall(text)
     error = page(client, "/", status=422, q="treasure", year_from="last year")
     assert "year_from" in error and 'name="q"' not in error.split("<main>")[0]

@@ -22,8 +22,11 @@ def test_it_serves_on_loopback_logs_each_request_and_stops_cleanly(tmp_path: Pat
         health = requests.get(f"{server.base_url}/health", timeout=10)
         assert health.status_code == 200 and health.json()["movies"] == 0
         assert requests.get(f"{server.base_url}/api/movies/0", timeout=10).status_code == 422
-        listening = {c.laddr.ip for c in psutil.Process(server.process.pid).net_connections("inet")
-                     if c.status == psutil.CONN_LISTEN}
+        listening = {
+            c.laddr.ip
+            for c in psutil.Process(server.process.pid).net_connections("inet")
+            if c.status == psutil.CONN_LISTEN
+        }
         assert listening == {"127.0.0.1"}
     finally:
         status = server.stop(sig)
@@ -31,7 +34,7 @@ def test_it_serves_on_loopback_logs_each_request_and_stops_cleanly(tmp_path: Pat
     log = server.log
     assert "the embedding model was still loading: exiting without waiting for it" in log
     assert '"GET /health" 200' in log and '"GET /api/movies/0" 422' in log
-    assert log.count("\"GET /health\"") == 2  # wait_until_listening asked once too
+    assert log.count('"GET /health"') == 2  # wait_until_listening asked once too
     assert "stopped" in log and "Traceback" not in log
     assert database_url not in log
 

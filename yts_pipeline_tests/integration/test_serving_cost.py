@@ -18,8 +18,8 @@ from yts_pipeline.serve.routes.html import SIMILAR_ON_PAGE
 from yts_pipeline.settings import ServeSettings
 from yts_pipeline.yts.replay import Catalog
 from yts_pipeline_tests.conftest import TEMPLATE
-from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.counting import CountingEncoder, statements
+from yts_pipeline_tests.support.postgres import ScratchPostgres
 from yts_pipeline_tests.support.serving import catalog_payloads, fill
 
 MANY_MATCHES = "war or love or family or secret or life"  # about half the movies
@@ -36,9 +36,13 @@ def test_a_wide_movie_keeps_its_search_vector_in_the_row(db: DatabaseManager) ->
     catalog = Catalog.synthetic(20, seed=5)
     db.save_movies([catalog.movie(movie_id) for movie_id in catalog.ids()])
     with db.engine.connect() as conn:
-        widths = conn.execute(text("SELECT min(pg_column_size(m.*)), "
-                                   "count(*) FILTER (WHERE pg_column_toast_chunk_id(search_vector) IS NOT NULL) "
-                                   "FROM movies m")).one()
+        widths = conn.execute(
+            text(
+                "SELECT min(pg_column_size(m.*)), "
+                "count(*) FILTER (WHERE pg_column_toast_chunk_id(search_vector) IS NOT NULL) "
+                "FROM movies m"
+            )
+        ).one()
     assert widths[0] > 2000, "the synthetic rows are no longer wide enough to be toasted: make them wider"
     assert widths[1] == 0
 
@@ -58,7 +62,7 @@ def test_an_older_mirror_keeps_its_search_vectors_in_the_row_from_its_next_start
 def hybrid_before(where: str) -> str:
     """The hybrid statement as it was: every keyword match numbered (sorted and windowed), then cut."""
     return f"""
-        WITH semantic AS MATERIALIZED ({queries._nearest_sql(where, ':candidates')}),
+        WITH semantic AS MATERIALIZED ({queries._nearest_sql(where, ":candidates")}),
         semantic_ranked AS (
             SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM semantic
         ),
@@ -88,13 +92,18 @@ def replayed(postgres: ScratchPostgres, model: EmbeddingModel) -> Iterator[Datab
     postgres.drop_database(name)
 
 
-@pytest.mark.parametrize("filters", [Filters(), Filters(genre="Drama"), Filters(year_from=1990, min_rating=5)],
-                         ids=["all", "genre", "years and rating"])
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(), Filters(genre="Drama"), Filters(year_from=1990, min_rating=5)],
+    ids=["all", "genre", "years and rating"],
+)
 @pytest.mark.parametrize("k", [1, 10, 25])
 def test_the_hybrid_ranking_is_the_one_before_the_rewrite(replayed, model, filters, k) -> None:
     with replayed.engine.connect() as conn:
-        matches = conn.scalar(text("SELECT count(*) FROM movies WHERE search_vector @@ "
-                                   "websearch_to_tsquery('english', :query)"), {"query": MANY_MATCHES})
+        matches = conn.scalar(
+            text("SELECT count(*) FROM movies WHERE search_vector @@ websearch_to_tsquery('english', :query)"),
+            {"query": MANY_MATCHES},
+        )
     assert matches > 40, "the keyword side is no longer cut to its candidates: ask for a more common word"
     for query in (MANY_MATCHES, "war", "a heist that goes wrong", "a family drama", "treasure", "the"):
         found = search(replayed, query, "hybrid", k, filters, model)
@@ -108,12 +117,15 @@ def test_the_hybrid_ranking_is_the_one_before_the_rewrite(replayed, model, filte
 @pytest.mark.parametrize("query_cache", [16, 0])
 def test_the_server_encodes_a_repeated_search_text_once(replayed, model, query_cache) -> None:
     counter = CountingEncoder(model.encoder)
-    app = create_app(ServeSettings(query_cache=query_cache), database_url=replayed.url,
-                     model=replace(model, encoder=counter))
+    app = create_app(
+        ServeSettings(query_cache=query_cache), database_url=replayed.url, model=replace(model, encoder=counter)
+    )
     with TestClient(app) as client:
-        answers = [client.get("/api/search", params={"q": "treasure map", "k": 5}),
-                   client.get("/api/search", params={"q": "treasure  map", "k": 5}),
-                   client.get("/", params={"q": "treasure map", "page": 2})]
+        answers = [
+            client.get("/api/search", params={"q": "treasure map", "k": 5}),
+            client.get("/api/search", params={"q": "treasure  map", "k": 5}),
+            client.get("/", params={"q": "treasure map", "page": 2}),
+        ]
     assert [answer.status_code for answer in answers] == [200] * 3
     assert answers[0].json()["results"] == answers[1].json()["results"]
     assert counter.texts == (["treasure map"] if query_cache else ["treasure map", "treasure  map", "treasure map"])
@@ -125,8 +137,11 @@ def test_a_movie_is_read_in_one_statement_and_its_page_adds_only_the_similar_mov
     with TestClient(app) as client:
         engine = app.state.database.get().engine
         sent = {}
-        for name, path in (("movie", f"/api/movies/{movie_id}"), ("page", f"/movies/{movie_id}"),
-                           ("similar", f"/api/movies/{movie_id}/similar?k={SIMILAR_ON_PAGE}")):
+        for name, path in (
+            ("movie", f"/api/movies/{movie_id}"),
+            ("page", f"/movies/{movie_id}"),
+            ("similar", f"/api/movies/{movie_id}/similar?k={SIMILAR_ON_PAGE}"),
+        ):
             with statements(engine) as sent[name]:
                 assert client.get(path).status_code == 200, path
     assert len(sent["movie"]) == 1, sent["movie"]  # four before: the movie, its torrents, its cast, its genres

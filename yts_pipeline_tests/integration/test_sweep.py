@@ -31,12 +31,23 @@ def server() -> Iterator[ReplayServer]:
 
 @pytest.fixture
 def client(server: ReplayServer) -> YtsClient:
-    return YtsClient(ApiSettings(base_urls=(server.base_url,), requests_per_second=0, max_attempts=2,
-                                 backoff_seconds=0.01, timeout_seconds=10))
+    return YtsClient(
+        ApiSettings(
+            base_urls=(server.base_url,),
+            requests_per_second=0,
+            max_attempts=2,
+            backoff_seconds=0.01,
+            timeout_seconds=10,
+        )
+    )
 
 
-def read_pages(client: YtsClient, db: DatabaseManager, pages: list[int],
-               after_fetching: Callable[[int], object] = lambda page: None) -> None:
+def read_pages(
+    client: YtsClient,
+    db: DatabaseManager,
+    pages: list[int],
+    after_fetching: Callable[[int], object] = lambda page: None,
+) -> None:
     """Fetch the pages in this order (``after_fetching(page)`` runs after each), then save them."""
     for page in pages:
         mirror.fetch_page(client, db, page, LIMIT)
@@ -56,8 +67,9 @@ def removed(db: DatabaseManager) -> set[int]:
 
 
 def search_requests(server: ReplayServer) -> int:
-    return sum(1 for _, endpoint, params, _ in server.request_log
-               if endpoint == "list_movies" and "query_term" in params)
+    return sum(
+        1 for _, endpoint, params, _ in server.request_log if endpoint == "list_movies" and "query_term" in params
+    )
 
 
 def test_a_movie_shifted_back_by_a_removal_mid_read_is_not_tombstoned(db, server, client, monkeypatch) -> None:

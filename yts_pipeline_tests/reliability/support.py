@@ -28,18 +28,42 @@ from yts_pipeline_tests.support.canonical import canonical_dump, dump_difference
 CLI = str(Path(sys.executable).with_name("yts-pipeline"))
 _LOCAL_HOST = re.compile(r"https?://127\.0\.0\.1:\d+")
 # Variables a scenario sets itself; the developer's own values never leak in.
-_OWN_VARIABLES = ("DATABASE_URL", "DAGSTER_HOME", "YTS_DATA_DIR", "YTS_API_URL", "YTS_REQUESTS_PER_SECOND",
-                  "YTS_HTTP_TIMEOUT", "YTS_HTTP_ATTEMPTS", "YTS_BACKOFF_SECONDS", "YTS_MAX_BACKOFF_SECONDS",
-                  "EMBEDDING_MODEL", "YTS_DETAIL_WORKERS", "YTS_PAGES_PER_RUN")
+_OWN_VARIABLES = (
+    "DATABASE_URL",
+    "DAGSTER_HOME",
+    "YTS_DATA_DIR",
+    "YTS_API_URL",
+    "YTS_REQUESTS_PER_SECOND",
+    "YTS_HTTP_TIMEOUT",
+    "YTS_HTTP_ATTEMPTS",
+    "YTS_BACKOFF_SECONDS",
+    "YTS_MAX_BACKOFF_SECONDS",
+    "EMBEDDING_MODEL",
+    "YTS_DETAIL_WORKERS",
+    "YTS_PAGES_PER_RUN",
+)
 
 
-def cli_env(api_url: str, *, database_url: str | None = None, data_dir: Path | None = None,
-            dagster_home: Path | None = None, **extra: str) -> dict[str, str]:
+def cli_env(
+    api_url: str,
+    *,
+    database_url: str | None = None,
+    data_dir: Path | None = None,
+    dagster_home: Path | None = None,
+    **extra: str,
+) -> dict[str, str]:
     """The environment of a ``yts-pipeline`` subprocess: the replay API, fast retries, one database."""
     env = {k: v for k, v in os.environ.items() if k not in _OWN_VARIABLES}
-    env.update(YTS_API_URL=api_url, YTS_REQUESTS_PER_SECOND="0", YTS_BACKOFF_SECONDS="0.01",
-               YTS_MAX_BACKOFF_SECONDS="0.05", YTS_HTTP_TIMEOUT="5", YTS_HTTP_ATTEMPTS="10",
-               PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
+    env.update(
+        YTS_API_URL=api_url,
+        YTS_REQUESTS_PER_SECOND="0",
+        YTS_BACKOFF_SECONDS="0.01",
+        YTS_MAX_BACKOFF_SECONDS="0.05",
+        YTS_HTTP_TIMEOUT="5",
+        YTS_HTTP_ATTEMPTS="10",
+        PYTHONUNBUFFERED="1",
+        PYTHONWARNINGS="ignore",
+    )
     if database_url:
         env["DATABASE_URL"] = database_url
     if data_dir is not None:
@@ -74,8 +98,9 @@ class Proc:
             self.seconds = round(time.monotonic() - self.started, 1)
             return code
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.name} still running after {timeout} s; stderr:\n{self.stderr()[-3000:]}") \
-                from None
+            raise AssertionError(
+                f"{self.name} still running after {timeout} s; stderr:\n{self.stderr()[-3000:]}"
+            ) from None
 
     def kill9(self) -> None:
         """``kill -9`` of this process only (never its group: the embedded server must survive it)."""
@@ -93,8 +118,10 @@ class Proc:
         return self.stdout() + self.stderr()
 
     def describe(self) -> str:
-        return f"{self.name} exited {self.popen.returncode}\nstdout:\n{self.stdout()[-2000:]}\n" \
-               f"stderr:\n{self.stderr()[-4000:]}"
+        return (
+            f"{self.name} exited {self.popen.returncode}\nstdout:\n{self.stdout()[-2000:]}\n"
+            f"stderr:\n{self.stderr()[-4000:]}"
+        )
 
 
 class Processes:
@@ -104,14 +131,22 @@ class Processes:
         self.folder = folder
         self.started: list[Proc] = []
 
-    def start(self, name: str, args: Sequence[str], env: dict[str, str], *, program: str = CLI,
-              new_session: bool = False) -> Proc:
+    def start(
+        self, name: str, args: Sequence[str], env: dict[str, str], *, program: str = CLI, new_session: bool = False
+    ) -> Proc:
         """``program args`` (the CLI unless told); ``new_session`` gives it a process group of its own (Ctrl-C)."""
         index = len(self.started)
         out, err = self.folder / f"{index:02d}-{name}.out", self.folder / f"{index:02d}-{name}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
-            popen = subprocess.Popen([program, *args], env=env, stdout=stdout, stderr=stderr,
-                                     stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=new_session)
+            popen = subprocess.Popen(
+                [program, *args],
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                cwd=self.folder,
+                start_new_session=new_session,
+            )
         proc = Proc(name, popen, out, err)
         self.started.append(proc)
         return proc
@@ -150,12 +185,14 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 
 # -- databases --------------------------------------------------------------------------------------
 
+
 def host_free(dump: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     """A canonical dump with the replay server's ``http://127.0.0.1:port`` taken out of every URL.
 
     Two replay servers listen on different ports, and the mirror keeps URLs as the serving host
     wrote them (a host move is deliberately not a change), so dumps are compared without the host.
     """
+
     def clean(value: Any) -> Any:
         return _LOCAL_HOST.sub("", value) if isinstance(value, str) else value
 
@@ -199,8 +236,9 @@ def first_row(url: str, sql: str, **params: Any) -> Any:
 
 def integrity_problems(url: str) -> dict[str, Any]:
     """Duplicates, orphan link rows, and listed movies missing from ``movies``: empty when all is well."""
-    from yts_pipeline.db import integrity
     from sqlalchemy.orm import Session
+
+    from yts_pipeline.db import integrity
 
     engine = create_engine(url)
     try:
@@ -246,6 +284,7 @@ def _grouped(conn: Any, sql: str) -> dict[int, set]:
 
 
 # -- the embedded Postgres ---------------------------------------------------------------------------
+
 
 def pgdata_of(data_dir: Path) -> Path:
     return data_dir.resolve() / "pgdata"

@@ -14,7 +14,6 @@ import pytest
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search.queries import search
 from yts_pipeline.yts.replay import Catalog, ReplayServer
-from yts_pipeline_tests.support.canonical import dump_differences
 from yts_pipeline_tests.reliability.support import (
     Processes,
     assert_same_database,
@@ -27,6 +26,7 @@ from yts_pipeline_tests.reliability.support import (
     scalar,
     wait_for,
 )
+from yts_pipeline_tests.support.canonical import dump_differences
 
 MOVIES, SEED = 300, 31  # the CI catalog: shares its clean reference with the fault and crash scenarios
 SYNC = ["sync", "--skip-embeddings"]
@@ -89,24 +89,34 @@ def assert_synced(proc) -> None:
     assert "Traceback" not in proc.stderr(), proc.describe()
 
 
-def test_overlapping_syncs_while_searching_give_the_clean_database(scenario, references, fresh_database, procs,
-                                                                  tmp_path: Path) -> None:
+def test_overlapping_syncs_while_searching_give_the_clean_database(
+    scenario, references, fresh_database, procs, tmp_path: Path
+) -> None:
     scenario.describe(
-        "Concurrency", "two overlapping syncs at once, searches and stats meanwhile (DATABASE_URL)",
+        "Concurrency",
+        "two overlapping syncs at once, searches and stats meanwhile (DATABASE_URL)",
         injected="`sync --pages 1-4` and `sync --pages 3-6` started together on one database (separate "
-                 "DAGSTER_HOMEs); `search --mode keyword` (plain and SQL-looking text) and `stats` CLIs in a loop, "
-                 "and in-process keyword searches, while they run",
+        "DAGSTER_HOMEs); `search --mode keyword` (plain and SQL-looking text) and `stats` CLIs in a loop, "
+        "and in-process keyword searches, while they run",
         checked="both syncs exit 0 with no failure; every query exits 0 without a traceback; canonical dump equal "
-                "to one clean sync; no duplicate or orphan")
+        "to one clean sync; no duplicate or orphan",
+    )
     reference = references.dump(MOVIES, SEED)
     with ReplayServer(Catalog.synthetic(MOVIES, seed=SEED), retry_after_seconds=0) as server:
-        envs = [cli_env(server.base_url, database_url=fresh_database, dagster_home=tmp_path / f"home-{i}")
-                for i in range(2)]
+        envs = [
+            cli_env(server.base_url, database_url=fresh_database, dagster_home=tmp_path / f"home-{i}") for i in range(2)
+        ]
         syncs = started_together(procs, envs, [[*SYNC, "--pages", "1-4"], [*SYNC, "--pages", "3-6"]])
-        wait_for(lambda: scalar(fresh_database, "SELECT count(*) FROM movies") or not syncs[0].running(), 300,
-                 "the first movies")
-        commands = [["search", "lonely detective", "--mode", "keyword"], ["stats", "--json"],
-                    ["search", "Robert'); DROP TABLE movies;--", "--mode", "keyword"]]
+        wait_for(
+            lambda: scalar(fresh_database, "SELECT count(*) FROM movies") or not syncs[0].running(),
+            300,
+            "the first movies",
+        )
+        commands = [
+            ["search", "lonely detective", "--mode", "keyword"],
+            ["stats", "--json"],
+            ["search", "Robert'); DROP TABLE movies;--", "--mode", "keyword"],
+        ]
         with Queries(procs, envs[0], commands, fresh_database) as queries:
             for sync in syncs:
                 assert_synced(sync)
@@ -124,25 +134,35 @@ def test_overlapping_syncs_while_searching_give_the_clean_database(scenario, ref
 
 
 @pytest.mark.slow
-def test_a_sync_with_embeddings_while_searching_and_finding_similar(scenario, references, fresh_database, procs,
-                                                                    tmp_path: Path) -> None:
+def test_a_sync_with_embeddings_while_searching_and_finding_similar(
+    scenario, references, fresh_database, procs, tmp_path: Path
+) -> None:
     scenario.describe(
-        "Concurrency", "a sync with embeddings while hybrid, semantic and similar queries run",
+        "Concurrency",
+        "a sync with embeddings while hybrid, semantic and similar queries run",
         injected="a full sync with embeddings, one page per run, while `search` (hybrid, semantic, keyword), "
-                 "`similar` and `stats` CLIs run in a loop from the moment the first movies are embedded, plus "
-                 "in-process keyword searches",
+        "`similar` and `stats` CLIs run in a loop from the moment the first movies are embedded, plus "
+        "in-process keyword searches",
         checked="sync exits 0 with no failure; every query exits 0 without a traceback; every movie embedded; "
-                "all other tables equal to a clean sync")
+        "all other tables equal to a clean sync",
+    )
     reference = references.dump(MOVIES, SEED)
     with ReplayServer(Catalog.synthetic(MOVIES, seed=SEED), retry_after_seconds=0) as server:
         env = cli_env(server.base_url, database_url=fresh_database, dagster_home=tmp_path / "home")
         sync = procs.start("sync", ["sync", "--pages-per-run", "1"], env)
-        wait_for(lambda: scalar(fresh_database, "SELECT count(*) FROM movie_embeddings") or not sync.running(),
-                 300, "the first embeddings")
+        wait_for(
+            lambda: scalar(fresh_database, "SELECT count(*) FROM movie_embeddings") or not sync.running(),
+            300,
+            "the first embeddings",
+        )
         first = server.catalog.ids()[0]
-        commands = [["search", "a lonely detective"], ["similar", str(first)], ["stats"],
-                    ["search", "heist gone wrong", "--mode", "semantic"],
-                    ["search", "' OR '1'='1", "--mode", "keyword"]]
+        commands = [
+            ["search", "a lonely detective"],
+            ["similar", str(first)],
+            ["stats"],
+            ["search", "heist gone wrong", "--mode", "semantic"],
+            ["search", "' OR '1'='1", "--mode", "keyword"],
+        ]
         with Queries(procs, env, commands, fresh_database) as queries:
             assert_synced(sync)
     scenario.figure("query commands run", dict(sorted((f"{c} exit {r}", n) for (c, r), n in queries.outcomes.items())))
@@ -158,14 +178,16 @@ def test_a_sync_with_embeddings_while_searching_and_finding_similar(scenario, re
 @pytest.mark.slow
 def test_two_syncs_on_a_fresh_embedded_default_at_once(scenario, references, procs) -> None:
     scenario.describe(
-        "Concurrency", "two syncs at once on a fresh embedded default (same data dir, same DAGSTER_HOME)",
+        "Concurrency",
+        "two syncs at once on a fresh embedded default (same data dir, same DAGSTER_HOME)",
         injected="3 rounds: two full `sync` processes started together on a new YTS_DATA_DIR, so both start the "
-                 "embedded server, create the Dagster instance and add the page partitions at once",
+        "embedded server, create the Dagster instance and add the page partitions at once",
         checked="both exit 0 with no failure in every round; canonical dump equal to a clean sync; no postgres "
-                "left for the data dir afterwards")
+        "left for the data dir afterwards",
+    )
     reference = references.dump(MOVIES, SEED)
     with ReplayServer(Catalog.synthetic(MOVIES, seed=SEED), retry_after_seconds=0) as server:
-        for round_ in range(3):
+        for _round in range(3):
             with embedded_data_dir() as data_dir:
                 env = cli_env(server.base_url, data_dir=data_dir)
                 syncs = started_together(procs, [env, env], [SYNC, SYNC])

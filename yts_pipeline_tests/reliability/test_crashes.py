@@ -72,15 +72,17 @@ def crash_target(kind: str, database_url: str, tmp_path: Path) -> Iterator[Targe
 
 def no_server_left(target: Target, when: str) -> None:
     if target.embedded:
-        wait_for(lambda: not embedded_postmasters(target.data_dir), 20, f"the embedded server to stop {when}",
-                 interval=0.2)
+        wait_for(
+            lambda: not embedded_postmasters(target.data_dir), 20, f"the embedded server to stop {when}", interval=0.2
+        )
 
 
 def check_after_kill(scenario, target: Target, catalog: Catalog) -> None:
     """Right after a kill: nothing half written, duplicated or orphaned; the movies stored so far."""
     with target.connect() as url:
-        if target.embedded and not scalar(url.replace("/yts?", "/postgres?"),
-                                          "SELECT count(*) FROM pg_database WHERE datname = 'yts'"):
+        if target.embedded and not scalar(
+            url.replace("/yts?", "/postgres?"), "SELECT count(*) FROM pg_database WHERE datname = 'yts'"
+        ):
             scenario.figure("movies stored when killed", 0)  # killed while creating its database: nothing yet
             return
         if scalar(url, "SELECT to_regclass('movies') IS NULL"):
@@ -89,8 +91,9 @@ def check_after_kill(scenario, target: Target, catalog: Catalog) -> None:
         assert half_written_movies(url, catalog) == []
         assert integrity_problems(url) == {}
         scenario.figure("movies stored when killed", scalar(url, "SELECT count(*) FROM movies"))
-        scenario.figure("with details when killed",
-                        scalar(url, "SELECT count(*) FROM movies WHERE details_fetched_at IS NOT NULL"))
+        scenario.figure(
+            "with details when killed", scalar(url, "SELECT count(*) FROM movies WHERE details_fetched_at IS NOT NULL")
+        )
 
 
 def doctor_after_kill(scenario, target: Target, procs: Processes) -> None:
@@ -113,6 +116,7 @@ def arrived(server: ReplayServer, proc: Proc, counter: Callable[[], int], what: 
 
 
 # -- crash points --------------------------------------------------------------------------------------
+
 
 def kill_during_list_page(scenario, server, target, procs) -> None:
     server.script_faults(["slow"], endpoint="list_movies", page=2)  # held for a minute: long enough
@@ -159,12 +163,18 @@ def kill_inside_write(table: str) -> Callable:
                 with engine.connect() as holder:
                     transaction = holder.begin()
                     holder.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
-                    blocked = wait_for(lambda: first_row(url, BLOCKED, pattern=f"INSERT INTO {table}%"), 120,
-                                       f"the sync to block inside its write to {table}")
+                    blocked = wait_for(
+                        lambda: first_row(url, BLOCKED, pattern=f"INSERT INTO {table}%"),
+                        120,
+                        f"the sync to block inside its write to {table}",
+                    )
                     proc.kill9()
                     transaction.rollback()  # the orphaned backend finishes its insert, fails to answer, rolls back
-                wait_for(lambda: not scalar(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid",
-                                            pid=blocked.pid), 60, "the killed sync's backend to end")
+                wait_for(
+                    lambda: not scalar(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid", pid=blocked.pid),
+                    60,
+                    "the killed sync's backend to end",
+                )
             finally:
                 engine.dispose()
         scenario.figure("killed", f"inside the write transaction, blocked on {table}")
@@ -196,7 +206,8 @@ def kill_at_random_moments(times: int, seed: int) -> Callable:
             check_after_kill(scenario, target, server.catalog)
             scenario.figures.setdefault("movies stored (with details) at each kill", []).append(
                 f"{scenario.figures.pop('movies stored when killed')} "
-                f"({scenario.figures.pop('with details when killed', 0)})")
+                f"({scenario.figures.pop('with details when killed', 0)})"
+            )
             doctor_after_kill(scenario, target, procs)
         kills = len(scenario.figures.get("kill delays (s)", []))
         scenario.figure("killed", f"{kills} times, at random moments")
@@ -217,11 +228,11 @@ INJECTED = {
     "list page": "kill -9 while a list page request is held open by the replay API",
     "details": "kill -9 while a details request is held open (page 1's details already saved)",
     "write (list save)": "kill -9 inside the first page's save transaction, held on a lock before its torrents "
-                         "insert (verified in pg_stat_activity / pg_locks)",
+    "insert (verified in pg_stat_activity / pg_locks)",
     "write (details save)": "kill -9 inside the first details save transaction, held on a lock before its "
-                            "movie_casts insert (verified in pg_stat_activity / pg_locks)",
+    "movie_casts insert (verified in pg_stat_activity / pg_locks)",
     "random moments": "kill -9 at 4 random moments (seeded: 10-90 % of a clean sync's duration), each next run "
-                      "resuming",
+    "resuming",
 }
 SCENARIOS = [
     pytest.param("embedded", "write (details save)", id="embedded-write-details"),
@@ -238,11 +249,14 @@ SCENARIOS = [
 
 
 @pytest.mark.parametrize("kind, point", SCENARIOS)
-def test_kill_9_then_rerun_gives_the_clean_database(kind, point, scenario, references, fresh_database, procs,
-                                                   tmp_path) -> None:
+def test_kill_9_then_rerun_gives_the_clean_database(
+    kind, point, scenario, references, fresh_database, procs, tmp_path
+) -> None:
     where = "embedded Postgres (YTS_DATA_DIR)" if kind == "embedded" else "test database (DATABASE_URL)"
-    checked = ("after each kill: no half-written movie (genres/torrents/cast as served), no duplicate or orphan; "
-               "rerun exits 0; canonical dump equal to a clean sync")
+    checked = (
+        "after each kill: no half-written movie (genres/torrents/cast as served), no duplicate or orphan; "
+        "rerun exits 0; canonical dump equal to a clean sync"
+    )
     if kind == "embedded":
         checked += "; `doctor` works right after the kill; no postgres left for the data dir after the last process"
     scenario.describe("Crashes", f"kill -9 {point}, {where}", injected=INJECTED[point], checked=checked)

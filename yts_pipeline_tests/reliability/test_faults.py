@@ -37,18 +37,38 @@ def repeated_requests(server: ReplayServer) -> int:
     return sum(n - 1 for n in asked.values())
 
 
-def faulty_sync(scenario, references, database_url: str, procs, home: Path, *, movies: int, seed: int,
-                slow_seconds: float, timeout: float) -> None:
+def faulty_sync(
+    scenario,
+    references,
+    database_url: str,
+    procs,
+    home: Path,
+    *,
+    movies: int,
+    seed: int,
+    slow_seconds: float,
+    timeout: float,
+) -> None:
     reference = references.dump(movies, seed)
     scenario.figure("movies", movies)
     scenario.figure("clean sync seconds", references.seconds.get((movies, seed)))
-    server = ReplayServer(Catalog.synthetic(movies, seed=seed), fault_rate=0.2, seed=seed, retry_after_seconds=0,
-                          slow_seconds=slow_seconds)
+    server = ReplayServer(
+        Catalog.synthetic(movies, seed=seed),
+        fault_rate=0.2,
+        seed=seed,
+        retry_after_seconds=0,
+        slow_seconds=slow_seconds,
+    )
     server.fault_kinds = KINDS
     drawn = count_faults(server)
     with server:
-        env = cli_env(server.base_url, database_url=database_url, dagster_home=home,
-                      YTS_HTTP_TIMEOUT=str(timeout), YTS_HTTP_ATTEMPTS="12")
+        env = cli_env(
+            server.base_url,
+            database_url=database_url,
+            dagster_home=home,
+            YTS_HTTP_TIMEOUT=str(timeout),
+            YTS_HTTP_ATTEMPTS="12",
+        )
         started = time.monotonic()
         proc = procs.run("faulty-sync", ["sync", "--skip-embeddings"], env, timeout=1200)
         scenario.figure("faulty sync seconds", round(time.monotonic() - started, 1))
@@ -68,24 +88,31 @@ def faulty_sync(scenario, references, database_url: str, procs, home: Path, *, m
 def test_faults_300_movies_give_the_clean_database(scenario, references, fresh_database, procs, tmp_path) -> None:
     """300 movies, 20 % faults (slow answers faster than the client timeout)."""
     scenario.describe(
-        "Faults", "300-movie sync, 20 % faults",
+        "Faults",
+        "300-movie sync, 20 % faults",
         injected="20 % of requests answered 429 (Retry-After), 503 HTML, truncated JSON, slow (0.3 s, under "
-                 "the 5 s timeout), connection reset, or a list page without its movies",
+        "the 5 s timeout), connection reset, or a list page without its movies",
         checked="exit 0 and no failure; canonical dump equal to a fault-free sync of the same catalog, "
-                "every table; no duplicate or orphan row")
-    faulty_sync(scenario, references, fresh_database, procs, tmp_path / "home", movies=300, seed=31,
-                slow_seconds=0.3, timeout=5)
+        "every table; no duplicate or orphan row",
+    )
+    faulty_sync(
+        scenario, references, fresh_database, procs, tmp_path / "home", movies=300, seed=31, slow_seconds=0.3, timeout=5
+    )
 
 
 @pytest.mark.slow
-def test_faults_1000_movies_with_timeouts_give_the_clean_database(scenario, references, fresh_database, procs,
-                                                                 tmp_path) -> None:
+def test_faults_1000_movies_with_timeouts_give_the_clean_database(
+    scenario, references, fresh_database, procs, tmp_path
+) -> None:
     """1,000 movies, 20 % faults; slow answers outlast the client timeout, so they are timeouts."""
     scenario.describe(
-        "Faults", "1,000-movie sync, 20 % faults with timeouts",
+        "Faults",
+        "1,000-movie sync, 20 % faults with timeouts",
         injected="20 % of requests answered 429, 503 HTML, truncated JSON, connection reset, empty list page, "
-                 "or slow: 1.5 s against a 1 s client timeout (a timeout, then a retry)",
+        "or slow: 1.5 s against a 1 s client timeout (a timeout, then a retry)",
         checked="exit 0 and no failure; canonical dump equal to a fault-free sync of the same catalog, "
-                "every table; no duplicate or orphan row")
-    faulty_sync(scenario, references, fresh_database, procs, tmp_path / "home", movies=1000, seed=7,
-                slow_seconds=1.5, timeout=1)
+        "every table; no duplicate or orphan row",
+    )
+    faulty_sync(
+        scenario, references, fresh_database, procs, tmp_path / "home", movies=1000, seed=7, slow_seconds=1.5, timeout=1
+    )

@@ -27,8 +27,21 @@ from yts_pipeline.yts.replay import Catalog, ReplayServer
 from yts_pipeline.yts.replay.synthetic import MovieFactory
 from yts_pipeline_tests.unit.test_hostile_input import SQL_LOOKING, hostile_page, sample_movies
 
-TORRENT_COLUMNS = ("quality", "type", "is_repack", "video_codec", "bit_depth", "audio_channels", "seeds", "peers",
-                   "size", "size_bytes", "url", "date_uploaded", "date_uploaded_unix")
+TORRENT_COLUMNS = (
+    "quality",
+    "type",
+    "is_repack",
+    "video_codec",
+    "bit_depth",
+    "audio_channels",
+    "seeds",
+    "peers",
+    "size",
+    "size_bytes",
+    "url",
+    "date_uploaded",
+    "date_uploaded_unix",
+)
 
 
 def empty(db: DatabaseManager) -> None:
@@ -39,19 +52,25 @@ def empty(db: DatabaseManager) -> None:
 def stored(db: DatabaseManager) -> dict[int, dict[str, Any]]:
     """Every movie as the database holds it: columns, genres, torrents by hash, cast."""
     with db.get_session() as session:
-        movies = {row.external_id: {"row": dict(row._mapping)} for row in session.execute(
-            select(*[c for c in Movie.__table__.columns if c.name != "search_vector"]))}
+        movies = {
+            row.external_id: {"row": dict(row._mapping)}
+            for row in session.execute(select(*[c for c in Movie.__table__.columns if c.name != "search_vector"]))
+        }
         by_id = {m["row"]["id"]: m for m in movies.values()}
         for movie in movies.values():
             movie.update(genres=set(), torrents={}, cast=set())
-        for movie_id, name in session.execute(text(
-                "SELECT l.movie_id, g.name FROM movie_genres l JOIN genres g ON g.id = l.genre_id")):
+        for movie_id, name in session.execute(
+            text("SELECT l.movie_id, g.name FROM movie_genres l JOIN genres g ON g.id = l.genre_id")
+        ):
             by_id[movie_id]["genres"].add(name)
         for row in session.execute(text("SELECT * FROM torrents")).mappings():
             by_id[row["movie_id"]]["torrents"][row["hash"]] = dict(row)
-        for movie_id, name, code, character in session.execute(text(
+        for movie_id, name, code, character in session.execute(
+            text(
                 "SELECT l.movie_id, c.name, c.imdb_code, l.character_name FROM movie_casts l "
-                "JOIN casts c ON c.id = l.cast_id")):
+                "JOIN casts c ON c.id = l.cast_id"
+            )
+        ):
             by_id[movie_id]["cast"].add((name, code, character))
     return movies
 
@@ -72,19 +91,29 @@ def assert_round_trip(record: MovieRecord, movie: dict[str, Any]) -> None:
     assert (row["details_fetched_at"] is not None) == record.is_details
 
 
-@settings(max_examples=30, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(items=hostile_page(), with_details=st.booleans())
-def test_save_movies_saves_each_hostile_movie_exactly_or_rejects_it_by_name(items, with_details, db,
-                                                                             scenario) -> None:
+def test_save_movies_saves_each_hostile_movie_exactly_or_rejects_it_by_name(items, with_details, db, scenario) -> None:
     scenario.describe(
-        "Hostile input", "save_movies: a hostile page into Postgres (hypothesis)",
+        "Hostile input",
+        "save_movies: a hostile page into Postgres (hypothesis)",
         injected="the sample page with 1-6 movies mutated (wrong types, missing/extra keys, huge strings, NUL, lone "
-                 "surrogates, unicode, SQL-looking text, negative/enormous numbers, duplicated torrents), "
-                 "movies listed twice, junk items, plus a mutated details answer",
+        "surrogates, unicode, SQL-looking text, negative/enormous numbers, duplicated torrents), "
+        "movies listed twice, junk items, plus a mutated details answer",
         checked="save_movies never raises; every movie parsing accepted is stored exactly as parsed (columns, "
-                "genres, torrents, cast), every other one is a RejectedMovie naming it and its field")
+        "genres, torrents, cast), every other one is a RejectedMovie naming it and its field",
+    )
     empty(db)
     payloads = copy.deepcopy(items)
     if with_details:
@@ -105,6 +134,7 @@ def test_save_movies_saves_each_hostile_movie_exactly_or_rejects_it_by_name(item
 
 # -- the whole page path: served by the replay API, kept raw, saved, enriched -------------------------
 
+
 def hostile_catalog() -> tuple[Catalog, dict[int, str], list[int]]:
     """The captured page with hostile movies: returns the catalog, the ids to be rejected (with their
     field) and the ids of the SQL-looking movies."""
@@ -114,8 +144,13 @@ def hostile_catalog() -> tuple[Catalog, dict[int, str], list[int]]:
     reject: dict[int, str] = {}
 
     def add(movie_id: Any, **fields: Any) -> dict[str, Any]:
-        movie = {**copy.deepcopy(base), "id": movie_id, "imdb_code": f"tt9{int(float(movie_id)):06d}",
-                 "slug": f"hostile-{int(float(movie_id))}", **fields}
+        movie = {
+            **copy.deepcopy(base),
+            "id": movie_id,
+            "imdb_code": f"tt9{int(float(movie_id)):06d}",
+            "slug": f"hostile-{int(float(movie_id))}",
+            **fields,
+        }
         movies.append(movie)
         return movie
 
@@ -124,24 +159,46 @@ def hostile_catalog() -> tuple[Catalog, dict[int, str], list[int]]:
     add(900_003.0, title="an id served as a float")
     add(" 900004 ", title="an id served as a string")
     torrent = base["torrents"][0]
-    add(900_005, title="duplicated torrents",
-        torrents=[torrent, {**torrent}, {**torrent, "hash": torrent["hash"].lower()}])
+    add(
+        900_005,
+        title="duplicated torrents",
+        torrents=[torrent, {**torrent}, {**torrent, "hash": torrent["hash"].lower()}],
+    )
     add(900_006, title="extra keys", **{"": 1, "x" * 300: "y", "state": {"nested": [1, 2]}, "\x00": "nul key"})
     worst = " ".join(f"{chr(0x4E00 + i // 90)}{chr(0x4E00 + i % 90)}" for i in range(33_333))[:100_000]
     add(900_007, title=worst, summary=worst)  # at the length limit: the search vector still fits
     add(900_008, title="unicode ‮evil ​zero-width 😀 中文片名 ǅ")
     sql_ids = []
     for index, value in enumerate(SQL_LOOKING[:8]):
-        movie = add(900_100 + index, **{f: f"{value} {f}" for f in ("title", "title_english", "title_long", "summary",
-                                                                     "description_full", "synopsis", "language",
-                                                                     "mpa_rating", "yt_trailer_code")})
+        movie = add(
+            900_100 + index,
+            **{
+                f: f"{value} {f}"
+                for f in (
+                    "title",
+                    "title_english",
+                    "title_long",
+                    "summary",
+                    "description_full",
+                    "synopsis",
+                    "language",
+                    "mpa_rating",
+                    "yt_trailer_code",
+                )
+            },
+        )
         movie["genres"] = [f"{value} genre"]
         sql_ids.append(movie["id"])
     add(900_203, title="a details-only field out of range", like_count=2**70)  # listed fine, details refused
-    for movie_id, field, value in [(900_201, "rating", float("nan")), (900_202, "runtime", -5),
-                                   (900_204, "year", 2**31),
-                                   (900_205, "torrents", "not a list"), (900_206, "title", None),
-                                   (900_207, "summary", "word " * 30_000), (900_208, "rating", float("inf"))]:
+    for movie_id, field, value in [
+        (900_201, "rating", float("nan")),
+        (900_202, "runtime", -5),
+        (900_204, "year", 2**31),
+        (900_205, "torrents", "not a list"),
+        (900_206, "title", None),
+        (900_207, "summary", "word " * 30_000),
+        (900_208, "rating", float("inf")),
+    ]:
         add(movie_id, **{field: value})
         reject[movie_id] = field
     detailed = copy.deepcopy(details[-1])
@@ -151,19 +208,28 @@ def hostile_catalog() -> tuple[Catalog, dict[int, str], list[int]]:
 
 def test_a_hostile_page_goes_through_the_pipeline_steps(db: DatabaseManager, scenario) -> None:
     scenario.describe(
-        "Hostile input", "a hostile page through fetch, save and details (replay API)",
+        "Hostile input",
+        "a hostile page through fetch, save and details (replay API)",
         injected="NUL bytes and lone surrogates in text and keys, ids served as a float and as a string, NaN and "
-                 "Infinity, duplicated torrents, extra keys, text at the 100,000-character limit of the "
-                 "search vector (and beyond it), negative and enormous numbers, SQL-looking text in every text "
-                 "field",
+        "Infinity, duplicated torrents, extra keys, text at the 100,000-character limit of the "
+        "search vector (and beyond it), negative and enormous numbers, SQL-looking text in every text "
+        "field",
         checked="no step raises; the raw page is kept; every good movie saved and given its details; the bad "
-                "ones rejected by id and field; a rerun writes nothing; keyword search and title lookup match "
-                "SQL-looking text literally")
+        "ones rejected by id and field; a rerun writes nothing; keyword search and title lookup match "
+        "SQL-looking text literally",
+    )
     catalog, reject, sql_ids = hostile_catalog()
     pages = mirror.pages_for(len(catalog), 50)
     with ReplayServer(catalog, retry_after_seconds=0) as server:
-        client = YtsClient(ApiSettings(base_urls=(server.base_url,), requests_per_second=0, max_attempts=2,
-                                       backoff_seconds=0.01, timeout_seconds=10))
+        client = YtsClient(
+            ApiSettings(
+                base_urls=(server.base_url,),
+                requests_per_second=0,
+                max_attempts=2,
+                backoff_seconds=0.01,
+                timeout_seconds=10,
+            )
+        )
 
         def run_steps() -> tuple[list, list, list]:
             fetched = [mirror.fetch_page(client, db, page, 50) for page in pages]
@@ -183,8 +249,7 @@ def test_a_hostile_page_goes_through_the_pipeline_steps(db: DatabaseManager, sce
             assert integrity.listed_but_missing(session) == sorted(reject)
             assert not any(integrity.orphan_link_rows(session).values())
             titles = dict(session.execute(select(Movie.external_id, Movie.title)).all())
-            without_details = session.scalars(select(Movie.external_id)
-                                               .where(Movie.details_fetched_at.is_(None))).all()
+            without_details = session.scalars(select(Movie.external_id).where(Movie.details_fetched_at.is_(None))).all()
         assert without_details == [900_203]
         assert titles[900_001] == "NUL in the title" and titles[900_002] == "lone \ufffd surrogate"
         scenario.figure("movies served", len(catalog))

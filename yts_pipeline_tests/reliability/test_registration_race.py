@@ -87,7 +87,9 @@ def schedule_tick(instance: dg.DagsterInstance) -> None:
 
 
 TICKS: dict[str, Callable[[dg.DagsterInstance], None]] = {
-    "page_discovery_sensor": sensor_tick, "daily_incremental_sync": schedule_tick}
+    "page_discovery_sensor": sensor_tick,
+    "daily_incremental_sync": schedule_tick,
+}
 
 
 def in_thread(target: Callable[[], object]) -> tuple[threading.Thread, list[BaseException]]:
@@ -106,13 +108,16 @@ def in_thread(target: Callable[[], object]) -> tuple[threading.Thread, list[Base
 
 @pytest.mark.parametrize("storage", ["sqlite", "postgres"])
 @pytest.mark.parametrize("tick", list(TICKS))
-def test_a_tick_registering_pages_while_a_sync_does(scenario, pipeline_env: Path, postgres, monkeypatch,
-                                                    rendezvous: InsertRendezvous, tick: str, storage: str) -> None:
+def test_a_tick_registering_pages_while_a_sync_does(
+    scenario, pipeline_env: Path, postgres, monkeypatch, rendezvous: InsertRendezvous, tick: str, storage: str
+) -> None:
     scenario.describe(
-        "Concurrency", f"{tick} tick while a sync registers the pages, fresh instance ({storage} storage)",
+        "Concurrency",
+        f"{tick} tick while a sync registers the pages, fresh instance ({storage} storage)",
         injected=f"`sync --pages 1-1` and a {tick} tick on one new DAGSTER_HOME ({storage} run/event storage), "
-                 "the tick started while the sync's partition insert is held, and both inserts let go together",
-        checked="neither raises; every page partition registered once; the sync's page synced")
+        "the tick started while the sync's partition insert is held, and both inserts let go together",
+        checked="neither raises; every page partition registered once; the sync's page synced",
+    )
     home = pipeline_env
     if storage == "postgres":
         shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
@@ -121,8 +126,9 @@ def test_a_tick_registering_pages_while_a_sync_does(scenario, pipeline_env: Path
         (home / "dagster.yaml").write_text(local_dagster_yaml(home))
     with dg.DagsterInstance.from_config(str(home)) as instance:  # the daemon's instance: storages exist
         totals = {}
-        sync_thread, sync_errors = in_thread(lambda: totals.update(
-            done=run_sync(home=home, pages=(1, 1), skip_embeddings=True, out=io.StringIO())))
+        sync_thread, sync_errors = in_thread(
+            lambda: totals.update(done=run_sync(home=home, pages=(1, 1), skip_embeddings=True, out=io.StringIO()))
+        )
         assert rendezvous.first_held.wait(120), "the sync never registered a partition"
         tick_thread, tick_errors = in_thread(lambda: TICKS[tick](instance))
         for thread in (tick_thread, sync_thread):

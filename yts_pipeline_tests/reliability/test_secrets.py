@@ -43,7 +43,7 @@ def leaks(blob: bytes | str) -> list[str]:
     data = blob if isinstance(blob, bytes) else blob.encode("utf-8", "replace")
     found, start = [], 0
     while (index := data.lower().find(MARK.lower().encode(), start)) >= 0:
-        found.append(data[max(0, index - 60):index + 60].decode("utf-8", "replace"))
+        found.append(data[max(0, index - 60) : index + 60].decode("utf-8", "replace"))
         start = index + 1
     return found
 
@@ -81,13 +81,15 @@ def secret_role(postgres, fresh_database):
 
 def test_a_database_password_never_leaks(scenario, secret_role, procs, tmp_path: Path) -> None:
     scenario.describe(
-        "Secrets and exposure", "a DATABASE_URL password in output, logs, run metadata and errors",
+        "Secrets and exposure",
+        "a DATABASE_URL password in output, logs, run metadata and errors",
         injected="a role WITH PASSWORD (special characters, percent-encoded in the URL) used by `sync -v`, `doctor`, "
-                 "`stats`, `search`; the same password with an unreachable host, a refused port, a malformed URL "
-                 "and an unencoded '@' in it",
+        "`stats`, `search`; the same password with an unreachable host, a refused port, a malformed URL "
+        "and an unencoded '@' in it",
         checked="neither the password nor any part of it in stdout/stderr of any command, in any file under "
-                "DAGSTER_HOME (SQLite storage, compute logs), in the runs and events read back through Dagster, "
-                "or in the text, repr and traceback of the exceptions")
+        "DAGSTER_HOME (SQLite storage, compute logs), in the runs and events read back through Dagster, "
+        "or in the text, repr and traceback of the exceptions",
+    )
     role, url = secret_role
     with connection(url) as conn:  # the role really logs in (trust auth: the password is not checked)
         assert conn.execute(text("SELECT current_user")).scalar() == role
@@ -99,12 +101,21 @@ def test_a_database_password_never_leaks(scenario, secret_role, procs, tmp_path:
     bad_port = f"postgresql+psycopg2://{role}:{MARK}@localhost:notaport/yts"
     with ReplayServer(Catalog.synthetic(60, seed=5), retry_after_seconds=0) as server:
         good = cli_env(server.base_url, database_url=url, dagster_home=home)
-        commands = [("sync", ["-v", "sync", "--skip-embeddings"], good, 0),
-                    ("doctor", ["-v", "doctor"], good, 0), ("doctor-json", ["doctor", "--json"], good, 0),
-                    ("stats", ["stats"], good, 0), ("stats-json", ["-v", "stats", "--json"], good, 0),
-                    ("search", ["-v", "search", "lonely", "--mode", "keyword", "--json"], good, 0)]
-        for name, bad_url in [("unreachable", unreachable), ("refused", refused), ("unencoded-at", unencoded_at),
-                              ("malformed", malformed), ("bad-port", bad_port)]:
+        commands = [
+            ("sync", ["-v", "sync", "--skip-embeddings"], good, 0),
+            ("doctor", ["-v", "doctor"], good, 0),
+            ("doctor-json", ["doctor", "--json"], good, 0),
+            ("stats", ["stats"], good, 0),
+            ("stats-json", ["-v", "stats", "--json"], good, 0),
+            ("search", ["-v", "search", "lonely", "--mode", "keyword", "--json"], good, 0),
+        ]
+        for name, bad_url in [
+            ("unreachable", unreachable),
+            ("refused", refused),
+            ("unencoded-at", unencoded_at),
+            ("malformed", malformed),
+            ("bad-port", bad_port),
+        ]:
             env = cli_env(server.base_url, database_url=bad_url, dagster_home=failing_home)
             commands.append((f"doctor-{name}", ["-v", "doctor"], env, None))
             if name in ("unreachable", "unencoded-at"):
@@ -148,10 +159,12 @@ def test_a_database_password_never_leaks(scenario, secret_role, procs, tmp_path:
 
 def test_the_ui_and_the_replay_api_bind_to_loopback(scenario, monkeypatch, procs, tmp_path: Path) -> None:
     scenario.describe(
-        "Secrets and exposure", "the UI and the replay API listen on 127.0.0.1",
+        "Secrets and exposure",
+        "the UI and the replay API listen on 127.0.0.1",
         injected="`yts-pipeline ui` and `replay-api` with their defaults",
         checked="argparse defaults are 127.0.0.1; `ui` runs `dagster dev -h 127.0.0.1`; a running `replay-api` "
-                "and ReplayServer() listen on 127.0.0.1 only")
+        "and ReplayServer() listen on 127.0.0.1 only",
+    )
     parser = build_parser()
     assert parser.parse_args(["ui"]).host == "127.0.0.1"
     assert parser.parse_args(["replay-api"]).host == "127.0.0.1"
@@ -163,14 +176,21 @@ def test_the_ui_and_the_replay_api_bind_to_loopback(scenario, monkeypatch, procs
     assert started and started[0][started[0].index("--host") + 1] == "127.0.0.1"
     with ReplayServer(Catalog.synthetic(5, seed=1)) as server:
         assert server._httpd.server_address[0] == "127.0.0.1"
-    replay = subprocess.Popen([CLI, "replay-api", "--port", str(free_port()), "--movies", "5"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    replay = subprocess.Popen(
+        [CLI, "replay-api", "--port", str(free_port()), "--movies", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = replay.stdout.readline()
         assert "YTS_API_URL=http://127.0.0.1:" in line, line
         port = int(line.rsplit(":", 1)[1].split("/")[0])
-        listening = wait_for(lambda: [c for c in psutil.Process(replay.pid).net_connections("inet")
-                                      if c.status == psutil.CONN_LISTEN], 30, "the replay API to listen")
+        listening = wait_for(
+            lambda: [c for c in psutil.Process(replay.pid).net_connections("inet") if c.status == psutil.CONN_LISTEN],
+            30,
+            "the replay API to listen",
+        )
         assert [(c.laddr.ip, c.laddr.port) for c in listening] == [("127.0.0.1", port)]
         scenario.figure("replay-api listening on", f"{listening[0].laddr.ip}:{port}")
     finally:
@@ -181,12 +201,13 @@ def test_the_ui_and_the_replay_api_bind_to_loopback(scenario, monkeypatch, procs
 @pytest.mark.parametrize("path_length", ["short", "long"])
 def test_the_embedded_postgres_is_reachable_by_its_owner_only(path_length, scenario, procs) -> None:
     scenario.describe(
-        "Secrets and exposure", f"embedded Postgres: no TCP, private socket ({path_length} data dir path)",
+        "Secrets and exposure",
+        f"embedded Postgres: no TCP, private socket ({path_length} data dir path)",
         injected="the embedded default started by `yts-pipeline` in a temporary YTS_DATA_DIR"
-                 + (" whose path is too long for a socket path (the socket moves to /tmp)" if path_length == "long"
-                    else ""),
+        + (" whose path is too long for a socket path (the socket moves to /tmp)" if path_length == "long" else ""),
         checked="SHOW listen_addresses is empty and the postmaster has no inet socket; the socket folder is "
-                "reachable by its owner only (no group/other bits); the server stops with the last process")
+        "reachable by its owner only (no group/other bits); the server stops with the last process",
+    )
     from yts_pipeline.db.embedded import start_embedded
 
     socket_dir = None
@@ -199,7 +220,7 @@ def test_the_embedded_postgres_is_reachable_by_its_owner_only(path_length, scena
                 listen = conn.execute(text("SHOW listen_addresses")).scalar()
                 socket_dirs = conn.execute(text("SHOW unix_socket_directories")).scalar()
             assert listen == ""
-            postmaster, = embedded_postmasters(data_dir)
+            (postmaster,) = embedded_postmasters(data_dir)
             inet = [c for p in [postmaster, *postmaster.children()] for c in p.net_connections("inet")]
             assert inet == []
             socket_dir = Path(socket_dirs.split(",")[0].strip())

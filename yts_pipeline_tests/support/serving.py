@@ -42,8 +42,13 @@ def table_fingerprint(url: str) -> dict[str, str]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return {table: conn.execute(text(f'SELECT md5(string_agg(t::text, \'|\' ORDER BY t::text)) '
-                                             f'FROM "{table}" t')).scalar() or "" for table in ALL_TABLES}
+            return {
+                table: conn.execute(
+                    text(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM \"{table}\" t")
+                ).scalar()
+                or ""
+                for table in ALL_TABLES
+            }
     finally:
         engine.dispose()
 
@@ -59,7 +64,10 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "yts_pipeline.serve", "--port", str(self.port), *args],
             env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def log(self) -> str:
@@ -86,7 +94,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-                raise AssertionError(f"the server did not stop within {timeout} s of signal {sig}:\n{self.log}")
+                raise AssertionError(
+                    f"the server did not stop within {timeout} s of signal {sig}:\n{self.log}"
+                ) from None
         self._log.close()
         return self.process.returncode
 

@@ -34,8 +34,15 @@ from yts_pipeline.yts.replay.server import busiest_window
 from yts_pipeline_tests.support.ports import free_port
 from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
-FAST = ApiSettings(base_urls=("http://127.0.0.1:9/api/v2/",), requests_per_second=0, detail_workers=2,
-                   timeout_seconds=2.0, max_attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05)
+FAST = ApiSettings(
+    base_urls=("http://127.0.0.1:9/api/v2/",),
+    requests_per_second=0,
+    detail_workers=2,
+    timeout_seconds=2.0,
+    max_attempts=4,
+    backoff_seconds=0.01,
+    max_backoff_seconds=0.05,
+)
 
 Reply = tuple[int, dict[str, str], bytes]
 
@@ -83,8 +90,11 @@ def serving(answer: Callable[[BaseHTTPRequestHandler], Reply]) -> Iterator[str]:
         server.server_close()
 
 
-def fixed(body: bytes | str, status: int = 200, seen: list[str] | None = None,
-          ) -> Callable[[BaseHTTPRequestHandler], Reply]:
+def fixed(
+    body: bytes | str,
+    status: int = 200,
+    seen: list[str] | None = None,
+) -> Callable[[BaseHTTPRequestHandler], Reply]:
     """Always the same answer; request paths are appended to ``seen`` when given."""
     data = body.encode() if isinstance(body, str) else body
 
@@ -109,6 +119,7 @@ def api(catalog: Catalog) -> Iterator[ReplayServer]:
 
 # --- the replay server: retries, fallbacks, rate limit ------------------------------------------
 
+
 def test_list_page_movie_count_and_details(api: ReplayServer, catalog: Catalog) -> None:
     client = YtsClient(settings_for(api.base_url))
     page = client.list_page(2, limit=50)
@@ -118,8 +129,14 @@ def test_list_page_movie_count_and_details(api: ReplayServer, catalog: Catalog) 
     result = client.movie_details(movie_id)
     assert result.movie is not None and result.movie.external_id == movie_id and result.movie.cast is not None
     assert api.request_log[-2][2] == {"page": "1", "limit": "1", "sort_by": "date_added", "order_by": "asc"}
-    assert client.stats.snapshot() == {"requests": 3, "retries": 0, "failures": 0, "host_switches": 0,
-                                       "calls.list_movies": 2, "calls.movie_details": 1}
+    assert client.stats.snapshot() == {
+        "requests": 3,
+        "retries": 0,
+        "failures": 0,
+        "host_switches": 0,
+        "calls.list_movies": 2,
+        "calls.movie_details": 1,
+    }
 
 
 def test_unknown_movie_is_none_not_an_error(api: ReplayServer) -> None:
@@ -128,8 +145,9 @@ def test_unknown_movie_is_none_not_an_error(api: ReplayServer) -> None:
 
 
 @pytest.mark.parametrize("kind", ["503", "truncated", "reset", "slow"])
-def test_each_fault_is_retried_then_succeeds(api: ReplayServer, catalog: Catalog, kind: str,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_each_fault_is_retried_then_succeeds(
+    api: ReplayServer, catalog: Catalog, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     movie_id = catalog.ids()[3]
     api.script_faults([kind, kind], endpoint="movie_details", movie_id=movie_id)
     client = YtsClient(settings_for(api.base_url, timeout_seconds=0.3))  # "slow" answers after 0.6 s
@@ -165,8 +183,7 @@ def test_exhausted_retries_name_the_page_and_the_host(api: ReplayServer) -> None
     client = YtsClient(settings_for(api.base_url))
     with pytest.raises(YtsApiError) as caught:
         client.list_page(5)
-    assert str(caught.value) == (f"list_movies page 5: failed after 4 attempts on 127.0.0.1:{api.port}: "
-                                 "HTTP 503")
+    assert str(caught.value) == (f"list_movies page 5: failed after 4 attempts on 127.0.0.1:{api.port}: HTTP 503")
     assert "DDoS protection" in (caught.value.raw or "")
     assert client.stats["failures"] == 1 and client.stats["retries"] == 3
 
@@ -231,11 +248,14 @@ def test_rate_limit_holds_across_threads_and_clients(catalog: Catalog, monkeypat
     departures = departures_of(shared_limiter(rate), monkeypatch)
     with ReplayServer(catalog, latency_ms=5, fault_rate=0.2) as server:
         server.fault_kinds = ["503", "truncated"]  # retries must take their slots too
-        clients = [YtsClient(settings_for(server.base_url, requests_per_second=rate, detail_workers=2,
-                                          max_attempts=6)) for _ in range(2)]
+        clients = [
+            YtsClient(settings_for(server.base_url, requests_per_second=rate, detail_workers=2, max_attempts=6))
+            for _ in range(2)
+        ]
         halves = [catalog.ids()[:30], catalog.ids()[30:60]]
-        threads = [threading.Thread(target=client.movie_details_many, args=(ids,))
-                   for client, ids in zip(clients, halves)]
+        threads = [
+            threading.Thread(target=client.movie_details_many, args=(ids,)) for client, ids in zip(clients, halves)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -248,8 +268,10 @@ def test_rate_limit_holds_across_threads_and_clients(catalog: Catalog, monkeypat
 
 # --- the details pool: sized from the rate limit and the latency the server shows ---------------
 
+
 def test_the_pool_grows_to_the_latency_and_meets_the_rate_without_exceeding_it(
-        catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rate, latency = 4.0, 1.5  # 6 requests in flight at the limit; the prior latency would give 5 workers
     departures = departures_of(shared_limiter(rate), monkeypatch)
     with ReplayServer(catalog, latency_ms=latency * 1000) as server:
@@ -274,10 +296,18 @@ def test_with_the_limit_off_the_pool_is_the_cap(catalog: Catalog) -> None:
         assert server.busiest_window(0.3) == 4  # four in flight at once, never a fifth
 
 
-@pytest.mark.parametrize(("rate", "latency", "most", "expected"), [
-    (1, 2.0, 8, 3), (10, 0.1, 8, 2), (10, 0.5, 8, 6), (10, 2.0, 8, 8), (1, None, 8, 2), (0, 5.0, 8, 8),
-    (0.5, 2.0, 1, 1),
-])
+@pytest.mark.parametrize(
+    ("rate", "latency", "most", "expected"),
+    [
+        (1, 2.0, 8, 3),
+        (10, 0.1, 8, 2),
+        (10, 0.5, 8, 6),
+        (10, 2.0, 8, 8),
+        (1, None, 8, 2),
+        (0, 5.0, 8, 8),
+        (0.5, 2.0, 1, 1),
+    ],
+)
 def test_workers_to_fill(rate: float, latency: float | None, most: int, expected: int) -> None:
     assert workers_to_fill(rate, latency, most) == expected
 
@@ -296,11 +326,17 @@ def test_stats_snapshot_and_since(api: ReplayServer) -> None:
     before = client.stats.snapshot()
     api.script_faults(["503"], endpoint="list_movies", page=2)
     client.list_page(2)
-    assert client.stats.since(before) == {"requests": 2, "retries": 1, "failures": 0, "host_switches": 0,
-                                          "calls.list_movies": 1}
+    assert client.stats.since(before) == {
+        "requests": 2,
+        "retries": 1,
+        "failures": 0,
+        "host_switches": 0,
+        "calls.list_movies": 1,
+    }
 
 
 # --- the shared samples: real bodies captured from the live API ---------------------------------
+
 
 def sample_files() -> list[Path]:
     return sorted(SAMPLES_DIR.glob("*.json"))
@@ -329,6 +365,7 @@ def test_every_shared_sample_parses_through_the_client(path: Path) -> None:
 
 
 # --- garbage and foreign answers ----------------------------------------------------------------
+
 
 def test_html_forever_is_retried_then_a_clear_error_keeps_the_body() -> None:
     page = "<html><body>Checking your browser before accessing yts</body></html>"
@@ -369,6 +406,7 @@ def test_a_page_not_found_host_is_given_up_on_without_retries() -> None:
 
 
 # --- settings that reach the wire ---------------------------------------------------------------
+
 
 def test_session_sends_the_project_user_agent_and_the_query() -> None:
     seen = []
@@ -437,8 +475,9 @@ def test_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> 
     assert seen[0][1] is not None and seen[0][1].startswith("Basic ")
 
 
-def test_proxy_password_never_reaches_logs_or_errors(monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_proxy_password_never_reaches_logs_or_errors(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     dead_proxy = closed_port_url().removesuffix("/api/v2/").replace("http://", "http://mirror:s3cret@")
     monkeypatch.setenv("HTTP_PROXY", dead_proxy)
     caplog.set_level(logging.DEBUG, logger="yts_pipeline")
@@ -450,6 +489,7 @@ def test_proxy_password_never_reaches_logs_or_errors(monkeypatch: pytest.MonkeyP
 
 
 # --- rate limiter and small helpers -------------------------------------------------------------
+
 
 def test_limiter_spaces_requests_and_defer_holds_everyone_back() -> None:
     limiter = RateLimiter(20)
@@ -500,10 +540,18 @@ def test_one_limiter_per_rate_in_a_process() -> None:
     assert shared_limiter(3.5) is not shared_limiter(7.0)
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("99999", 300.0), ("soon", None), (None, None),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("2", 2.0),
+        ("0.5", 0.5),
+        ("-3", 0.0),
+        ("99999", 300.0),
+        ("soon", None),
+        (None, None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
+)
 def test_retry_after_header(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header) == expected
 

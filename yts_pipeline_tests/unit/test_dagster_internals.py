@@ -31,13 +31,21 @@ def test_the_sqlite_storage_hooks_the_pooled_storage_overrides_are_dagsters() ->
     for attribute in ("self._run_storage", "self._event_log_storage", "self._schedule_storage", "self._inst_data"):
         assert attribute in init, attribute  # what PooledSqliteStorage.__init__ sets in its place
     assert [f("/x") for f in (_runs_directory, _event_logs_directory, _schedule_directory)] == [
-        "/x/history/", "/x/history/runs/", "/x/schedules"]
+        "/x/history/",
+        "/x/history/runs/",
+        "/x/schedules",
+    ]
     for storage in (SqliteRunStorage, SqliteScheduleStorage):
         assert "self._conn_string" in inspect.getsource(storage.connect) and callable(storage.from_local)
     assert list(inspect.signature(SqliteEventLogStorage._connect).parameters) == ["self", "shard"]
     event_log = inspect.getsource(SqliteEventLogStorage)
-    for hook in ("self._db_lock", "self._initialized_dbs", "def _initdb(", "def conn_string_for_shard(",
-                 "def has_table("):
+    for hook in (
+        "self._db_lock",
+        "self._initialized_dbs",
+        "def _initdb(",
+        "def conn_string_for_shard(",
+        "def has_table(",
+    ):
         assert hook in event_log, hook
 
 

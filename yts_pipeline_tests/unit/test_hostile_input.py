@@ -36,23 +36,84 @@ from yts_pipeline_tests.reliability.recording import scenario  # noqa: F401  (fi
 from yts_pipeline_tests.support.samples import SAMPLES_DIR
 
 LIST_SAMPLE = "list_movies_page1_limit50_2021-01-20.json"
-PROPERTY_SETTINGS = settings(max_examples=150, derandomize=True, deadline=None, database=None,
-                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                    HealthCheck.large_base_example,
-                                                    HealthCheck.function_scoped_fixture])  # the recorder only counts
+PROPERTY_SETTINGS = settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+        HealthCheck.function_scoped_fixture,
+    ],
+)  # the recorder only counts
 
 SQL_LOOKING = [
-    "Robert'); DROP TABLE movies;--", "' OR '1'='1", "1; DELETE FROM torrents WHERE 1=1", "%", "_", "%_\\",
-    "$$; SELECT pg_sleep(10); $$", "' UNION SELECT usename, passwd FROM pg_shadow --", ":title", "%(title)s",
-    "{title}", "?", "E'\\\\'", "\\", "'", '"', "--", "/*", "*/", "movies.title", "NULL", "null",
+    "Robert'); DROP TABLE movies;--",
+    "' OR '1'='1",
+    "1; DELETE FROM torrents WHERE 1=1",
+    "%",
+    "_",
+    "%_\\",
+    "$$; SELECT pg_sleep(10); $$",
+    "' UNION SELECT usename, passwd FROM pg_shadow --",
+    ":title",
+    "%(title)s",
+    "{title}",
+    "?",
+    "E'\\\\'",
+    "\\",
+    "'",
+    '"',
+    "--",
+    "/*",
+    "*/",
+    "movies.title",
+    "NULL",
+    "null",
 ]
-ODD_TEXT = ["\x00", "a\x00b", "\ud800", "x\udfffy", "\ud83c", "😀", "é", "\u202eevil", "\ufeff", "\u200b", " ",
-            "\n\t", "ǅ", "İ", "ß", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "مرحبا", "中文片名", "Ω" * 3]
+ODD_TEXT = [
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfffy",
+    "\ud83c",
+    "😀",
+    "é",
+    "\u202eevil",
+    "\ufeff",
+    "\u200b",
+    " ",
+    "\n\t",
+    "ǅ",
+    "İ",
+    "ß",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "مرحبا",
+    "中文片名",
+    "Ω" * 3,
+]
 SIZES = [499, 500, 501, 10_000, 100_000, 100_001, 999_999, 1_000_001]
-FIELDS = sorted({*MOVIE_TEXT_FIELDS, *MOVIE_INT_FIELDS, "id", "rating", "genres", "torrents", "cast", "state",
-                 "date_uploaded"})
-TORRENT_FIELDS = ["url", "hash", "quality", "type", "is_repack", "video_codec", "bit_depth", "audio_channels",
-                  "seeds", "peers", "size", "size_bytes", "date_uploaded", "date_uploaded_unix"]
+FIELDS = sorted(
+    {*MOVIE_TEXT_FIELDS, *MOVIE_INT_FIELDS, "id", "rating", "genres", "torrents", "cast", "state", "date_uploaded"}
+)
+TORRENT_FIELDS = [
+    "url",
+    "hash",
+    "quality",
+    "type",
+    "is_repack",
+    "video_codec",
+    "bit_depth",
+    "audio_channels",
+    "seeds",
+    "peers",
+    "size",
+    "size_bytes",
+    "date_uploaded",
+    "date_uploaded_unix",
+]
 CAST_FIELDS = ["name", "character_name", "url_small_image", "imdb_code"]
 
 
@@ -68,6 +129,7 @@ def sample_movies() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 # -- strategies --------------------------------------------------------------------------------------
 
+
 def _huge(unit: str, size: int) -> str:
     return (unit * (size // len(unit) + 1))[:size]
 
@@ -81,8 +143,14 @@ numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([" 42 ", "42", "-3", "1e3", "0x10", "7.5", "NaN", "Infinity", "", "0", "9" * 40]),
 )
-wrong_types = st.one_of(st.none(), st.booleans(), st.just([]), st.just({}), st.lists(st.integers(), max_size=3),
-                        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+wrong_types = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.just([]),
+    st.just({}),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 hostile_values = st.one_of(texts, numbers, wrong_types)
 
 
@@ -95,21 +163,32 @@ def _torrent_mutation() -> st.SearchStrategy:
     )
 
 
-mutations = st.lists(st.one_of(
-    st.tuples(st.just("set"), st.sampled_from(FIELDS), hostile_values),
-    st.tuples(st.just("set"), st.sampled_from(MOVIE_TEXT_FIELDS), texts),
-    st.tuples(st.just("set"), st.sampled_from(MOVIE_TEXT_FIELDS), st.sampled_from(ODD_TEXT)),
-    st.tuples(st.just("cast_set"), st.integers(0, 5), st.sampled_from(CAST_FIELDS), st.sampled_from(ODD_TEXT)),
-    st.tuples(st.just("torrent_set"), st.integers(0, 5), st.sampled_from(TORRENT_FIELDS), st.sampled_from(ODD_TEXT)),
-    st.tuples(st.just("delete"), st.sampled_from(FIELDS)),
-    st.tuples(st.just("extra"), st.one_of(st.text(max_size=8), st.sampled_from(["", "\x00", "state", "@meta"])),
-              hostile_values),
-    st.tuples(st.just("genres"), st.lists(st.one_of(st.sampled_from(["Drama", "drama", " Drama "]), hostile_values),
-                                          max_size=4)),
-    st.tuples(st.just("cast_set"), st.integers(0, 5), st.sampled_from(CAST_FIELDS), hostile_values),
-    st.tuples(st.just("cast_duplicate"), st.integers(0, 5)),
-    _torrent_mutation(),
-), min_size=1, max_size=4)
+mutations = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.sampled_from(FIELDS), hostile_values),
+        st.tuples(st.just("set"), st.sampled_from(MOVIE_TEXT_FIELDS), texts),
+        st.tuples(st.just("set"), st.sampled_from(MOVIE_TEXT_FIELDS), st.sampled_from(ODD_TEXT)),
+        st.tuples(st.just("cast_set"), st.integers(0, 5), st.sampled_from(CAST_FIELDS), st.sampled_from(ODD_TEXT)),
+        st.tuples(
+            st.just("torrent_set"), st.integers(0, 5), st.sampled_from(TORRENT_FIELDS), st.sampled_from(ODD_TEXT)
+        ),
+        st.tuples(st.just("delete"), st.sampled_from(FIELDS)),
+        st.tuples(
+            st.just("extra"),
+            st.one_of(st.text(max_size=8), st.sampled_from(["", "\x00", "state", "@meta"])),
+            hostile_values,
+        ),
+        st.tuples(
+            st.just("genres"),
+            st.lists(st.one_of(st.sampled_from(["Drama", "drama", " Drama "]), hostile_values), max_size=4),
+        ),
+        st.tuples(st.just("cast_set"), st.integers(0, 5), st.sampled_from(CAST_FIELDS), hostile_values),
+        st.tuples(st.just("cast_duplicate"), st.integers(0, 5)),
+        _torrent_mutation(),
+    ),
+    min_size=1,
+    max_size=4,
+)
 
 
 def mutate(movie: dict[str, Any], steps: list[tuple]) -> dict[str, Any]:
@@ -140,8 +219,11 @@ def mutate(movie: dict[str, Any], steps: list[tuple]) -> dict[str, Any]:
             elif kind in ("torrent_duplicate", "cast_duplicate"):
                 twin = copy.deepcopy(items[index])
                 if isinstance(twin, dict) and isinstance(twin.get("hash"), str) and len(step) > 2:
-                    twin["hash"] = {"same": twin["hash"], "lower": twin["hash"].lower(),
-                                    "spaced": f"  {twin['hash']} "}[step[2]]
+                    twin["hash"] = {
+                        "same": twin["hash"],
+                        "lower": twin["hash"].lower(),
+                        "spaced": f"  {twin['hash']} ",
+                    }[step[2]]
                 items.append(twin)
     return movie
 
@@ -171,6 +253,7 @@ def hostile_page(draw: st.DrawFn, max_mutated: int = 6) -> list[Any]:
 
 # -- what a storable record is -----------------------------------------------------------------------
 
+
 def _storable_text(value: Any, limit: int = 1_000_000) -> bool:
     if value is None:
         return True
@@ -191,8 +274,9 @@ def assert_storable(record: MovieRecord) -> None:
         assert _storable_text(record.fields.get(name), 500 if name == "imdb_code" else 1_000_000), name
     for name in MOVIE_INT_FIELDS:
         value = record.fields.get(name)
-        assert value is None or (type(value) is int and 0 <= value <= (INT32_MAX if name in SMALL_INT_FIELDS
-                                                                        else INT64_MAX)), name
+        assert value is None or (
+            type(value) is int and 0 <= value <= (INT32_MAX if name in SMALL_INT_FIELDS else INT64_MAX)
+        ), name
     if record.rating is not None:
         assert isinstance(record.rating, Decimal) and record.rating.is_finite()
         assert Decimal(0) <= record.rating <= Decimal(10) and record.rating.as_tuple().exponent == -1
@@ -206,10 +290,14 @@ def assert_storable(record: MovieRecord) -> None:
         assert len(set(hashes)) == len(hashes) and all(h == h.strip().upper() for h in hashes)
         for torrent in record.torrents:
             assert _storable_text(torrent.hash, 128)
-            assert all(_storable_text(getattr(torrent, f), 1_000_000)
-                       for f in ("quality", "type", "video_codec", "bit_depth", "audio_channels", "size", "url"))
-            assert all(v is None or (type(v) is int and 0 <= v <= INT64_MAX)
-                       for v in (torrent.seeds, torrent.peers, torrent.size_bytes, torrent.date_uploaded_unix))
+            assert all(
+                _storable_text(getattr(torrent, f), 1_000_000)
+                for f in ("quality", "type", "video_codec", "bit_depth", "audio_channels", "size", "url")
+            )
+            assert all(
+                v is None or (type(v) is int and 0 <= v <= INT64_MAX)
+                for v in (torrent.seeds, torrent.peers, torrent.size_bytes, torrent.date_uploaded_unix)
+            )
             assert torrent.is_repack in (None, True, False)
     if record.cast is not None:
         assert record.is_details
@@ -232,15 +320,19 @@ def assert_named(rejected: Any, movie: Any) -> None:
 
 # -- properties ----------------------------------------------------------------------------------------
 
+
 @PROPERTY_SETTINGS
 @given(case=hostile_movie())
 def test_a_hostile_movie_is_parsed_storably_or_rejected_by_name(case, scenario) -> None:
-    scenario.describe("Hostile input", "parsing: one mutated sample movie (hypothesis)",
-                      injected="wrong types, missing and extra keys, huge strings (to 1,000,001 chars), NUL bytes, "
-                               "lone surrogates, unicode, SQL-looking text, negative and enormous numbers, NaN, "
-                               "duplicated torrents and cast",
-                      checked="a record whose every value fits its column, or MovieParseError naming movie and "
-                              "field; no other exception")
+    scenario.describe(
+        "Hostile input",
+        "parsing: one mutated sample movie (hypothesis)",
+        injected="wrong types, missing and extra keys, huge strings (to 1,000,001 chars), NUL bytes, "
+        "lone surrogates, unicode, SQL-looking text, negative and enormous numbers, NaN, "
+        "duplicated torrents and cast",
+        checked="a record whose every value fits its column, or MovieParseError naming movie and "
+        "field; no other exception",
+    )
     movie, is_details = case
     scenario.add("examples")
     try:
@@ -256,11 +348,13 @@ def test_a_hostile_movie_is_parsed_storably_or_rejected_by_name(case, scenario) 
 @PROPERTY_SETTINGS
 @given(items=hostile_page())
 def test_a_hostile_page_keeps_its_good_movies_and_names_the_bad(items, scenario) -> None:
-    scenario.describe("Hostile input", "parsing: the sample page with mutated, repeated and junk items",
-                      injected="the 50-movie captured page, 1-6 movies mutated, movies listed twice, a non-object "
-                               "item",
-                      checked="parse_list_document never raises; every item is a parsed movie (one per id) or a "
-                              "rejection naming it (id or #position) and its field")
+    scenario.describe(
+        "Hostile input",
+        "parsing: the sample page with mutated, repeated and junk items",
+        injected="the 50-movie captured page, 1-6 movies mutated, movies listed twice, a non-object item",
+        checked="parse_list_document never raises; every item is a parsed movie (one per id) or a "
+        "rejection naming it (id or #position) and its field",
+    )
     page = parse_list_document({"status": "ok", "data": {"movie_count": 5000, "limit": 50, "movies": items}}, 3)
     scenario.add("examples")
     scenario.add("movies rejected", len(page.rejected))
@@ -285,13 +379,19 @@ def test_a_hostile_page_keeps_its_good_movies_and_names_the_bad(items, scenario)
 @given(items=hostile_page(), allow_nan=st.booleans())
 def test_the_kept_raw_answer_reparses_to_what_the_client_parsed(items, allow_nan, scenario) -> None:
     """The list step keeps the decoded answer in jsonb and the save step parses it again from there."""
-    scenario.describe("Hostile input", "raw answers kept as jsonb re-parse identically",
-                      injected="hostile pages serialised as the API would send them (NaN/Infinity literals, "
-                               "\\u0000 and lone-surrogate escapes)",
-                      checked="the kept document is valid strict JSON Postgres jsonb accepts (no NaN, no \\u0000, "
-                              "no lone surrogate) and parses to the same movies and rejections")
-    doc = {"status": "ok", "status_message": "Query was successful",
-           "data": {"movie_count": 5000, "limit": 50, "page_number": 3, "movies": items}}
+    scenario.describe(
+        "Hostile input",
+        "raw answers kept as jsonb re-parse identically",
+        injected="hostile pages serialised as the API would send them (NaN/Infinity literals, "
+        "\\u0000 and lone-surrogate escapes)",
+        checked="the kept document is valid strict JSON Postgres jsonb accepts (no NaN, no \\u0000, "
+        "no lone surrogate) and parses to the same movies and rejections",
+    )
+    doc = {
+        "status": "ok",
+        "status_message": "Query was successful",
+        "data": {"movie_count": 5000, "limit": 50, "page_number": 3, "movies": items},
+    }
     try:
         body = json.dumps(doc, allow_nan=True)
     except ValueError:
@@ -306,18 +406,31 @@ def test_the_kept_raw_answer_reparses_to_what_the_client_parsed(items, allow_nan
 
 
 # JSON that decodes to what clean_document changes, written as a server might (ASCII escapes or raw UTF-8)
-UNCLEAN_BODIES = [b'{"a": "x\\u0000y"}', b'{"a": "\\ud800"}', b'{"\\uDFFF": 1}', b'{"a": NaN}', b'{"a": -Infinity}',
-                  b'{"a": 1e999}', b'{"a": 2E+400}', b'{"a": ' + b"9" * 400 + b'.5}', b'{"a": "\xed\xa0\x80"}',
-                  '{"a": "\u00e9\\u0000"}'.encode(), '{"a": "\\u0000"}'.encode("utf-16")]
+UNCLEAN_BODIES = [
+    b'{"a": "x\\u0000y"}',
+    b'{"a": "\\ud800"}',
+    b'{"\\uDFFF": 1}',
+    b'{"a": NaN}',
+    b'{"a": -Infinity}',
+    b'{"a": 1e999}',
+    b'{"a": 2E+400}',
+    b'{"a": ' + b"9" * 400 + b".5}",
+    b'{"a": "\xed\xa0\x80"}',
+    '{"a": "\u00e9\\u0000"}'.encode(),
+    '{"a": "\\u0000"}'.encode("utf-16"),
+]
 
 
 @pytest.mark.parametrize("body", UNCLEAN_BODIES, ids=ascii)
 def test_a_body_that_needs_cleaning_is_cleaned(body: bytes, scenario) -> None:
     """load_json skips clean_document only for text that cannot need it; every other body is cleaned."""
-    scenario.describe("Hostile input", "parsing: bodies that decode to NUL, lone surrogates or non-finite numbers",
-                      injected="\\u0000 and surrogate escapes, NaN/Infinity, overflowing floats, raw UTF-8 "
-                               "surrogates, a non-ASCII UTF-8 body and a UTF-16 one",
-                      checked="what load_json returns is what clean_document makes of the decoded body")
+    scenario.describe(
+        "Hostile input",
+        "parsing: bodies that decode to NUL, lone surrogates or non-finite numbers",
+        injected="\\u0000 and surrogate escapes, NaN/Infinity, overflowing floats, raw UTF-8 "
+        "surrogates, a non-ASCII UTF-8 body and a UTF-16 one",
+        checked="what load_json returns is what clean_document makes of the decoded body",
+    )
     decoded = json.loads(body)
     assert json.dumps(decoded) != json.dumps(clean_document(decoded))  # the body really needs cleaning
     assert json.dumps(load_json(body, endpoint="list_movies", where="test")) == json.dumps(clean_document(decoded))
@@ -326,9 +439,12 @@ def test_a_body_that_needs_cleaning_is_cleaned(body: bytes, scenario) -> None:
 @PROPERTY_SETTINGS
 @given(items=hostile_page(), as_bytes=st.booleans(), ascii_only=st.booleans())
 def test_load_json_is_clean_document_of_the_decoded_body(items, as_bytes, ascii_only, scenario) -> None:
-    scenario.describe("Hostile input", "parsing: the clean-body shortcut changes nothing",
-                      injected="hostile pages as str or bytes, with unicode escaped or raw",
-                      checked="load_json equals clean_document of json.loads, compared as JSON text")
+    scenario.describe(
+        "Hostile input",
+        "parsing: the clean-body shortcut changes nothing",
+        injected="hostile pages as str or bytes, with unicode escaped or raw",
+        checked="load_json equals clean_document of json.loads, compared as JSON text",
+    )
     body = json.dumps({"status": "ok", "data": {"movies": items}}, allow_nan=True, ensure_ascii=ascii_only)
     if as_bytes:
         try:
@@ -341,9 +457,12 @@ def test_load_json_is_clean_document_of_the_decoded_body(items, as_bytes, ascii_
 
 
 def test_nan_and_infinity_are_never_numbers(scenario) -> None:
-    scenario.describe("Hostile input", "parsing: NaN and Infinity as numbers",
-                      injected="NaN, Infinity and -Infinity as rating, year, runtime and id",
-                      checked="each rejected by name with that field")
+    scenario.describe(
+        "Hostile input",
+        "parsing: NaN and Infinity as numbers",
+        injected="NaN, Infinity and -Infinity as rating, year, runtime and id",
+        checked="each rejected by name with that field",
+    )
     listed, _ = sample_movies()
     for value in (math.nan, math.inf, -math.inf):
         for field in ("rating", "year", "runtime", "id"):
@@ -355,12 +474,14 @@ def test_nan_and_infinity_are_never_numbers(scenario) -> None:
 @pytest.mark.parametrize("value", ODD_TEXT + SQL_LOOKING, ids=ascii)
 def test_odd_text_in_every_text_field_is_kept_storable(value: str, scenario) -> None:
     """Each odd string in every text field of a movie, a torrent and a cast member at once."""
-    scenario.describe("Hostile input", "parsing: each odd or SQL-looking string in every text field",
-                      injected=f"{len(ODD_TEXT)} odd strings (NUL, lone surrogates, RTL override, BOM, zero-width, "
-                               f"emoji, scripts) and {len(SQL_LOOKING)} SQL-looking ones in every text field of a "
-                               "details answer, its torrents and its cast",
-                      checked="the record is storable; NULs dropped, lone surrogates made U+FFFD, all else kept as "
-                              "served")
+    scenario.describe(
+        "Hostile input",
+        "parsing: each odd or SQL-looking string in every text field",
+        injected=f"{len(ODD_TEXT)} odd strings (NUL, lone surrogates, RTL override, BOM, zero-width, "
+        f"emoji, scripts) and {len(SQL_LOOKING)} SQL-looking ones in every text field of a "
+        "details answer, its torrents and its cast",
+        checked="the record is storable; NULs dropped, lone surrogates made U+FFFD, all else kept as served",
+    )
     scenario.figure("strings", 1)
     _, details = sample_movies()
     movie = copy.deepcopy(details[-1])
@@ -375,15 +496,19 @@ def test_odd_text_in_every_text_field_is_kept_storable(value: str, scenario) -> 
     record = parse_movie(movie, is_details=True)
     assert_storable(record)
     stripped = value.replace("\x00", "")
-    assert record.title == f"{stripped}title".replace("\ud800", "\ufffd").replace("\udfff", "\ufffd") \
-        .replace("\ud83c", "\ufffd")
+    assert record.title == f"{stripped}title".replace("\ud800", "\ufffd").replace("\udfff", "\ufffd").replace(
+        "\ud83c", "\ufffd"
+    )
 
 
 def test_searched_text_longer_than_the_tsvector_allows_is_rejected_by_name(scenario) -> None:
-    scenario.describe("Hostile input", "parsing: searched text beyond what the search vector can hold",
-                      injected="title, summary and description_full of 100,005 characters (and of exactly 100,000)",
-                      checked="rejected by name and field beyond 100,000 characters, accepted at it (the database "
-                              "half is in the hostile-page pipeline scenario)")
+    scenario.describe(
+        "Hostile input",
+        "parsing: searched text beyond what the search vector can hold",
+        injected="title, summary and description_full of 100,005 characters (and of exactly 100,000)",
+        checked="rejected by name and field beyond 100,000 characters, accepted at it (the database "
+        "half is in the hostile-page pipeline scenario)",
+    )
     listed, _ = sample_movies()
     for field in ("title", "summary", "description_full"):
         with pytest.raises(MovieParseError) as caught:

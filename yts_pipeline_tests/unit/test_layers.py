@@ -40,8 +40,12 @@ def imported_names(path: Path) -> set[str]:
 
 
 def violations(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
-    return [f"{path.name} imports {name}" for path in paths for name in sorted(imported_names(path))
-            if any(name == bad or name.startswith(bad + ".") for bad in forbidden)]
+    return [
+        f"{path.name} imports {name}"
+        for path in paths
+        for name in sorted(imported_names(path))
+        if any(name == bad or name.startswith(bad + ".") for bad in forbidden)
+    ]
 
 
 @pytest.mark.parametrize("layer, paths", [("cores", CORES), ("defs", ["defs", "definitions.py"]), ("serve", ["serve"])])
@@ -57,11 +61,15 @@ def test_the_rule_sees_a_lazy_import(tmp_path: Path) -> None:
 
 def test_importing_every_core_loads_no_framework() -> None:
     """At run time too: a notebook that uses the cores never pays for (or depends on) Dagster."""
-    core_modules = [".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
-                    for path in modules(*CORES)]
-    code = ("import importlib, sys\n"
-            f"for name in {core_modules!r}: importlib.import_module(name)\n"
-            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}))")
+    core_modules = [
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        for path in modules(*CORES)
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {core_modules!r}: importlib.import_module(name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

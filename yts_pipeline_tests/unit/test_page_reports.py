@@ -60,16 +60,19 @@ def test_defaults_left_out_of_the_metadata_come_back_as_defaults() -> None:
 
 def test_every_figure_reaches_the_sync_summary() -> None:
     steps = ["raw_list_pages", "movies", "movie_details"]
-    reports = {step: [every_field_set(PageReport, seed=10 * i), every_field_set(PageReport, seed=10 * i + 1)]
-               for i, step in enumerate(steps, start=1)}
+    reports = {
+        step: [every_field_set(PageReport, seed=10 * i), every_field_set(PageReport, seed=10 * i + 1)]
+        for i, step in enumerate(steps, start=1)
+    }
     totals = SyncTotals(pages_done=2, reports=reports)
     for step in steps:
         assert set(totals.step_totals()[step]) == set(FIGURES)
         assert all(totals.step_totals()[step][name] for name in FIGURES)  # nothing summed to zero
     assert totals.new == sum(r.new for r in reports["movies"])
     assert totals.details_calls == sum(r.details_calls for r in reports["movie_details"])
-    assert totals.failures == sum(len(r.rejected) + len(r.details_failed)
-                                  for step in ("movies", "movie_details") for r in reports[step])
+    assert totals.failures == sum(
+        len(r.rejected) + len(r.details_failed) for step in ("movies", "movie_details") for r in reports[step]
+    )
     out = io.StringIO()
     with redirect_stdout(out):
         print_summary(totals, seconds=1.0)

@@ -55,7 +55,7 @@ def command_lines(code: str) -> Iterator[list[str]]:
     """Each ``yts-pipeline ...`` invocation in ``code``: its arguments, up to a comment, pipe or ``&&``."""
     for line in code.splitlines():
         for found in PROGRAM.finditer(line):
-            yield _words(line[found.end():])
+            yield _words(line[found.end() :])
 
 
 def subcommand(argv: list[str]) -> str | None:
@@ -133,15 +133,20 @@ def makefile_targets(makefile: Path) -> set[str]:
 def unknown_commands(text: str, parser: argparse.ArgumentParser) -> list[str]:
     blocks, spans = split_code(text)
     commands = {subcommand(argv) for code in blocks + spans for argv in command_lines(code)} - {None}
-    return sorted(f"yts-pipeline {c} --help exits {status}" for c in commands
-                  if (status := help_exit_status(parser, c)) != 0)
+    return sorted(
+        f"yts-pipeline {c} --help exits {status}" for c in commands if (status := help_exit_status(parser, c)) != 0
+    )
 
 
 def bad_example_lines(text: str, parser: argparse.ArgumentParser) -> list[str]:
     """Whole command lines of the fenced examples that the parser refuses (an option renamed, say)."""
     blocks, _ = split_code(text)
-    return [f"yts-pipeline {shlex.join(argv)}: {error}" for code in blocks for argv in command_lines(code)
-            if argv and (error := parse_error(parser, argv)) is not None]
+    return [
+        f"yts-pipeline {shlex.join(argv)}: {error}"
+        for code in blocks
+        for argv in command_lines(code)
+        if argv and (error := parse_error(parser, argv)) is not None
+    ]
 
 
 def unknown_make_targets(text: str, targets: set[str]) -> list[str]:
@@ -197,18 +202,21 @@ def test_the_checks_catch_what_is_missing(parser: argparse.ArgumentParser, tmp_p
     """A README naming a command, a target, a path and an image that do not exist fails each check."""
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "here.md").write_text("")
-    text = "\n".join([
-        "```bash",
-        "yts-pipeline sync --max-pages 1       # exists",
-        "yts-pipeline search --no-such-option x",
-        "make run",
-        "```",
-        "Run `yts-pipeline launch-rockets`, then `make deploy`; read `docs/here.md` and `docs/gone.md`.",
-        "![A picture](docs/missing.png) and [a page](docs/here.md#part).",
-        "Not paths: `/api/movies/{yts_id}`, `http://127.0.0.1:3000/x`, `$YTS_DATA_DIR/models/`.",
-    ])
+    text = "\n".join(
+        [
+            "```bash",
+            "yts-pipeline sync --max-pages 1       # exists",
+            "yts-pipeline search --no-such-option x",
+            "make run",
+            "```",
+            "Run `yts-pipeline launch-rockets`, then `make deploy`; read `docs/here.md` and `docs/gone.md`.",
+            "![A picture](docs/missing.png) and [a page](docs/here.md#part).",
+            "Not paths: `/api/movies/{yts_id}`, `http://127.0.0.1:3000/x`, `$YTS_DATA_DIR/models/`.",
+        ]
+    )
     assert unknown_commands(text, parser) == ["yts-pipeline launch-rockets --help exits 2"]
     assert [line.split(":")[0] for line in bad_example_lines(text, parser)] == [
-        "yts-pipeline search --no-such-option x"]
+        "yts-pipeline search --no-such-option x"
+    ]
     assert unknown_make_targets(text, {"run", "test"}) == ["make deploy"]
     assert missing_paths(text, tmp_path) == ["docs/gone.md", "docs/missing.png"]

@@ -65,20 +65,55 @@ def test_envelope_and_list_items_have_the_captured_shape(server: ReplayServer, c
 
     item = next(m for m in body["data"]["movies"] if "torrents" in m and "genres" in m)
     assert list(item) == [  # as in the 2021 capture
-        "id", "url", "imdb_code", "title", "title_english", "title_long", "slug", "year", "rating", "runtime",
-        "genres", "summary", "description_full", "synopsis", "yt_trailer_code", "language", "mpa_rating",
-        "background_image", "background_image_original", "small_cover_image", "medium_cover_image",
-        "large_cover_image", "state", "torrents", "date_uploaded", "date_uploaded_unix",
+        "id",
+        "url",
+        "imdb_code",
+        "title",
+        "title_english",
+        "title_long",
+        "slug",
+        "year",
+        "rating",
+        "runtime",
+        "genres",
+        "summary",
+        "description_full",
+        "synopsis",
+        "yt_trailer_code",
+        "language",
+        "mpa_rating",
+        "background_image",
+        "background_image_original",
+        "small_cover_image",
+        "medium_cover_image",
+        "large_cover_image",
+        "state",
+        "torrents",
+        "date_uploaded",
+        "date_uploaded_unix",
     ]
     assert item["title_long"] == f"{item['title']} ({item['year']})"
     assert list(item["torrents"][0]) == [
-        "url", "hash", "quality", "type", "is_repack", "video_codec", "bit_depth", "audio_channels", "seeds",
-        "peers", "size", "size_bytes", "date_uploaded", "date_uploaded_unix",
+        "url",
+        "hash",
+        "quality",
+        "type",
+        "is_repack",
+        "video_codec",
+        "bit_depth",
+        "audio_channels",
+        "seeds",
+        "peers",
+        "size",
+        "size_bytes",
+        "date_uploaded",
+        "date_uploaded_unix",
     ]
 
 
 def test_date_added_ascending_walks_every_id_once_and_new_movies_land_last(
-        server: ReplayServer, catalog: Catalog) -> None:
+    server: ReplayServer, catalog: Catalog
+) -> None:
     assert walk_ids(server) == catalog.ids()
     before = [list_page(server, p)["movies"] for p in (1, 2)]
 
@@ -95,20 +130,26 @@ def test_empty_page_has_no_movies_key_but_keeps_the_count(server: ReplayServer) 
     assert data == {"movie_count": 120, "limit": 50, "page_number": 99}
 
 
-@pytest.mark.parametrize(("limit", "page", "served_limit", "served_page"),
-                         [(0, 1, 20, 1), (51, 2, 20, 2), ("abc", 0, 20, 1), (50, -3, 50, 1), (1, "x", 1, 1)])
-def test_out_of_range_paging_falls_back_to_defaults(server: ReplayServer, limit: Any, page: Any,
-                                                    served_limit: int, served_page: int) -> None:
+@pytest.mark.parametrize(
+    ("limit", "page", "served_limit", "served_page"),
+    [(0, 1, 20, 1), (51, 2, 20, 2), ("abc", 0, 20, 1), (50, -3, 50, 1), (1, "x", 1, 1)],
+)
+def test_out_of_range_paging_falls_back_to_defaults(
+    server: ReplayServer, limit: Any, page: Any, served_limit: int, served_page: int
+) -> None:
     data = get(server, "list_movies", limit=limit, page=page).json()["data"]
     assert (data["limit"], data["page_number"], len(data["movies"])) == (served_limit, served_page, served_limit)
 
 
 def test_sorting_and_filters(server: ReplayServer, catalog: Catalog) -> None:
-    ratings = [float(m["rating"]) for m in
-               get(server, "list_movies", limit=50, sort_by="rating", order_by="asc").json()["data"]["movies"]]
+    ratings = [
+        float(m["rating"])
+        for m in get(server, "list_movies", limit=50, sort_by="rating", order_by="asc").json()["data"]["movies"]
+    ]
     assert ratings == sorted(ratings)
-    titles = [m["title"].lower() for m in
-              get(server, "list_movies", limit=50, sort_by="title").json()["data"]["movies"]]
+    titles = [
+        m["title"].lower() for m in get(server, "list_movies", limit=50, sort_by="title").json()["data"]["movies"]
+    ]
     assert titles == sorted(titles, reverse=True)
 
     action = get(server, "list_movies", limit=50, genre="action").json()["data"]
@@ -135,8 +176,7 @@ def test_details_plain_with_images_and_with_cast(server: ReplayServer, catalog: 
     assert full["large_screenshot_image3"].startswith(server.origin + "/assets/images/movies/")
     assert 1 <= len(full["cast"]) <= 4
     for person in full["cast"]:
-        assert {"name", "character_name"} <= person.keys() <= {"name", "character_name", "imdb_code",
-                                                               "url_small_image"}
+        assert {"name", "character_name"} <= person.keys() <= {"name", "character_name", "imdb_code", "url_small_image"}
         assert person.get("imdb_code", "0").isdigit()
 
     by_imdb = get(server, "movie_details", imdb_id=full["imdb_code"], with_cast="false").json()["data"]["movie"]
@@ -150,10 +190,15 @@ def test_unknown_movie_is_status_ok_with_id_0(server: ReplayServer) -> None:
 
 
 def test_bad_parameters_get_status_error_and_unknown_paths_404(server: ReplayServer) -> None:
-    for endpoint, params in [("list_movies", {"sort_by": "popularity"}), ("list_movies", {"order_by": "up"}),
-                             ("list_movies", {"minimum_rating": 11}), ("list_movies", {"quality": "8K"}),
-                             ("movie_details", {}), ("movie_details", {"movie_id": "abc"}),
-                             ("movie_suggestions", {})]:
+    for endpoint, params in [
+        ("list_movies", {"sort_by": "popularity"}),
+        ("list_movies", {"order_by": "up"}),
+        ("list_movies", {"minimum_rating": 11}),
+        ("list_movies", {"quality": "8K"}),
+        ("movie_details", {}),
+        ("movie_details", {"movie_id": "abc"}),
+        ("movie_suggestions", {}),
+    ]:
         response = get(server, endpoint, **params)
         assert response.status_code == 200
         body = response.json()
@@ -204,8 +249,7 @@ def test_each_fault_kind_scripted_once_then_normal(server: ReplayServer) -> None
     assert [entry[3] for entry in server.request_log] == [200, 200, 429, 503, 200, 200, 200, 200, 0, 200]
 
 
-def test_scripted_faults_match_their_target_and_none_answers_normally(
-        server: ReplayServer, catalog: Catalog) -> None:
+def test_scripted_faults_match_their_target_and_none_answers_normally(server: ReplayServer, catalog: Catalog) -> None:
     target, other = catalog.ids()[:2]
     server.script_faults([None, "503"], endpoint="movie_details", movie_id=target)
     assert get(server, "movie_details", movie_id=other).status_code == 200
@@ -297,7 +341,9 @@ def test_same_seed_same_catalog(catalog: Catalog) -> None:
     assert catalog.add_movies(2) == again.add_movies(2)
     assert catalog.movie(catalog.ids()[-1]) == again.movie(again.ids()[-1])
     other = Catalog.synthetic(120, seed=2)
-    assert [catalog.movie(i)["title"] for i in catalog.ids()[:20]] != [other.movie(i)["title"] for i in other.ids()[:20]]
+    assert [catalog.movie(i)["title"] for i in catalog.ids()[:20]] != [
+        other.movie(i)["title"] for i in other.ids()[:20]
+    ]
 
 
 def test_synthetic_catalog_is_realistic_and_carries_the_quirks() -> None:
@@ -376,8 +422,13 @@ def test_stop_drops_kept_alive_connections(catalog: Catalog) -> None:
 
 def test_serve_forever_prints_the_base_url_and_stops_on_sigterm() -> None:
     code = "from yts_pipeline.yts.replay import serve_forever; serve_forever(port=0, movies=30, seed=4)"
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=Path(__file__).resolve().parents[2])
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         line = process.stdout.readline() if process.stdout else ""
         match = re.search(r"YTS_API_URL=(http://127\.0\.0\.1:\d+/api/v2/)$", line.strip())

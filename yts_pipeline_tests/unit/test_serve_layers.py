@@ -16,13 +16,18 @@ WEB = ("fastapi", "starlette", "uvicorn", "jinja2")
 
 def imported_after(statement: str) -> set[str]:
     code = f"import sys; {statement}; print(' '.join(sorted(name.split('.')[0] for name in sys.modules)))"
-    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                              timeout=120).stdout.split())
+    return set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+        ).stdout.split()
+    )
 
 
 def test_the_cores_import_no_web_framework() -> None:
-    modules = imported_after("import yts_pipeline.search, yts_pipeline.db.manager, yts_pipeline.mirror, "
-                             "yts_pipeline.settings, yts_pipeline.yts.client")
+    modules = imported_after(
+        "import yts_pipeline.search, yts_pipeline.db.manager, yts_pipeline.mirror, "
+        "yts_pipeline.settings, yts_pipeline.yts.client"
+    )
     assert not modules & set(WEB)
 
 

@@ -30,14 +30,14 @@ def test_only_the_newest_likes_are_kept() -> None:
 
 
 def test_malformed_cookies_are_ignored_not_errors() -> None:
-    cookie = (f"{LIKED_COOKIE}=5.abc.-1.0.7..99999999999999999999999.5.%00.٣; "
-              f"{DISLIKED_COOKIE}=7.8.x")
+    cookie = f"{LIKED_COOKIE}=5.abc.-1.0.7..99999999999999999999999.5.%00.٣; {DISLIKED_COOKIE}=7.8.x"
     assert read_taste(request_with(cookie)) == Taste((7, 5), (8,))  # 7 liked and disliked: liked wins
     assert read_taste(request_with(f"{LIKED_COOKIE}=" + ".".join(map(str, range(1, 200))))).liked == tuple(
-        range(200 - MAX_KEPT, 200))
+        range(200 - MAX_KEPT, 200)
+    )
 
 
-@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0xff, exclude_characters=";"), max_size=80))
+@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters=";"), max_size=80))
 def test_any_cookie_value_reads_as_some_taste(value: str) -> None:
     taste = read_taste(request_with(f"{LIKED_COOKIE}={value}; {DISLIKED_COOKIE}={value}"))
     assert len(taste.liked) <= MAX_KEPT and not set(taste.liked) & set(taste.disliked)

@@ -39,15 +39,22 @@ def for_you_page(request: Request, db: Database) -> HTMLResponse:
     results, note = [], None
     if liked:
         try:
-            found = recommend(db, [m.external_id for m in liked], [m.external_id for m in disliked],
-                              k=RECOMMENDED)
+            found = recommend(db, [m.external_id for m in liked], [m.external_id for m in disliked], k=RECOMMENDED)
         except SearchError as exc:  # a liked movie not embedded yet, or an empty index: the page still shows
             note = from_search_error(exc, "liked").message
         else:
             with db.get_session() as session:
                 results = movie_reads.ranked(found, movie_reads.listed(session, [r.external_id for r in found]))
-    return render(request, "for_you.html", title="For you", liked=liked, disliked=disliked, results=results,
-                  note=note, max_kept=MAX_KEPT)
+    return render(
+        request,
+        "for_you.html",
+        title="For you",
+        liked=liked,
+        disliked=disliked,
+        results=results,
+        note=note,
+        max_kept=MAX_KEPT,
+    )
 
 
 @router.post("/for-you/{choice}")

@@ -10,11 +10,12 @@ from yts_pipeline.serve import movie_reads
 from yts_pipeline.serve.answers import similar_answer
 from yts_pipeline.serve.deps import Database, ReadSession
 from yts_pipeline.serve.errors import ParameterError
-from yts_pipeline.serve.params import K, MAX_LIMIT, MAX_OFFSET, OptionalText, SearchFilters, YtsId
+from yts_pipeline.serve.params import MAX_LIMIT, MAX_OFFSET, K, OptionalText, SearchFilters, YtsId
 from yts_pipeline.serve.schemas import BrowseAnswer, ErrorBody, MovieDetail, SimilarAnswer
 
-router = APIRouter(prefix="/api/movies", tags=["movies"], responses={422: {"model": ErrorBody},
-                                                                    503: {"model": ErrorBody}})
+router = APIRouter(
+    prefix="/api/movies", tags=["movies"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+)
 NOT_FOUND = {404: {"model": ErrorBody, "description": "no such movie (or it was removed), or no such genre"}}
 NOT_EMBEDDED = {409: {"model": ErrorBody, "description": "the movie has no embedding yet"}}
 

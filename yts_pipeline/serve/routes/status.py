@@ -23,8 +23,9 @@ def health(request: Request, model: Model) -> Any:
             movies, embeddings = movie_reads.counts(session)
     except DATABASE_FAILURES as exc:
         from_database_error(exc)
-        return JSONResponse(Health(status="unavailable", database=DATABASE_DOWN, model=model.status).model_dump(),
-                            status_code=503)
+        return JSONResponse(
+            Health(status="unavailable", database=DATABASE_DOWN, model=model.status).model_dump(), status_code=503
+        )
     return Health(status="ok", database="reachable", movies=movies, embeddings=embeddings, model=model.status)
 
 

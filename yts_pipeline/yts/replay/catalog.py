@@ -82,8 +82,10 @@ class Catalog:
             for item in items if isinstance(items, list) else ():
                 _merge_into(listed, item)
             _merge_into(detailed, data.get("movie"))
-        merged = [strip_hosts({**listed.get(movie_id, {}), **detailed.get(movie_id, {})})
-                  for movie_id in listed.keys() | detailed.keys()]
+        merged = [
+            strip_hosts({**listed.get(movie_id, {}), **detailed.get(movie_id, {})})
+            for movie_id in listed.keys() | detailed.keys()
+        ]
         merged.sort(key=lambda m: (int(m.get("date_uploaded_unix") or 0), m["id"]))
         return cls(merged)
 
@@ -183,10 +185,16 @@ class Catalog:
                 keep = _filter(query_term, genre, minimum_rating, quality)
                 movies = [m for m in movies if keep(m)]
             start = (page - 1) * limit
-            return len(movies), [render(m, origin, LIST_FIELDS) for m in movies[start:start + limit]]
+            return len(movies), [render(m, origin, LIST_FIELDS) for m in movies[start : start + limit]]
 
-    def details(self, origin: str, movie_id: int | None = None, imdb_id: str | None = None,
-                with_images: bool = False, with_cast: bool = False) -> dict[str, Any]:
+    def details(
+        self,
+        origin: str,
+        movie_id: int | None = None,
+        imdb_id: str | None = None,
+        with_images: bool = False,
+        with_cast: bool = False,
+    ) -> dict[str, Any]:
         """The ``movie_details`` movie object; a hollow movie with id 0 when nothing matches."""
         with self._lock:
             movie = self._movies.get(movie_id) if movie_id is not None else self._by_imdb(imdb_id)
@@ -235,8 +243,9 @@ def _merge_into(movies: dict[int, dict[str, Any]], item: Any) -> None:
         movies[item["id"]] = {**movies.get(item["id"], {}), **item}
 
 
-def _filter(query_term: str | None, genre: str | None, minimum_rating: float,
-            quality: str | None) -> Callable[[dict[str, Any]], bool]:
+def _filter(
+    query_term: str | None, genre: str | None, minimum_rating: float, quality: str | None
+) -> Callable[[dict[str, Any]], bool]:
     """The list filters, simply: query_term matches title, IMDb code or a cast member."""
     term = (query_term or "").strip().lower()
     genre = (genre or "").lower()
@@ -246,8 +255,10 @@ def _filter(query_term: str | None, genre: str | None, minimum_rating: float,
         if term in str(movie.get("title", "")).lower() or term == str(movie.get("imdb_code", "")).lower():
             return True
         person_code = term.removeprefix("nm")
-        return any(term in str(person.get("name", "")).lower() or person_code == person.get("imdb_code")
-                   for person in movie.get("cast") or ())
+        return any(
+            term in str(person.get("name", "")).lower() or person_code == person.get("imdb_code")
+            for person in movie.get("cast") or ()
+        )
 
     def keep(movie: dict[str, Any]) -> bool:
         if genre and genre not in (g.lower() for g in movie.get("genres") or ()):

@@ -56,8 +56,9 @@ class ApiRequest:
 
 def answer(catalog: Catalog, request: ApiRequest) -> dict[str, Any]:
     """The full JSON document (envelope included) for a request."""
-    handler = {"list_movies": _list_movies, "movie_details": _movie_details,
-               "movie_suggestions": _movie_suggestions}[request.endpoint]
+    handler = {"list_movies": _list_movies, "movie_details": _movie_details, "movie_suggestions": _movie_suggestions}[
+        request.endpoint
+    ]
     try:
         return envelope(handler(catalog, request))
     except BadParameter as exc:
@@ -71,7 +72,9 @@ def _list_movies(catalog: Catalog, request: ApiRequest) -> dict[str, Any]:
         limit = DEFAULT_LIMIT
     page = request.page or 1
     movie_count, movies = catalog.list_page(
-        request.origin, page, limit,
+        request.origin,
+        page,
+        limit,
         sort_by=_choice(params, "sort_by", SORT_FIELDS, "date_added"),
         order_by=_choice(params, "order_by", ORDERS, "desc"),
         query_term=params.get("query_term") if params.get("query_term") not in (None, "", "0") else None,
@@ -93,7 +96,9 @@ def _movie_details(catalog: Catalog, request: ApiRequest) -> dict[str, Any]:
     else:
         movie_id = None
     movie = catalog.details(
-        request.origin, movie_id, imdb_id,
+        request.origin,
+        movie_id,
+        imdb_id,
         with_images=params.get("with_images", "").lower() in TRUE_VALUES,
         with_cast=params.get("with_cast", "").lower() in TRUE_VALUES,
     )
@@ -118,8 +123,11 @@ def _int(value: str | None) -> int | None:
 def _required_movie_id(request: ApiRequest) -> int:
     movie_id = request.movie_id
     if movie_id is None or movie_id < 0:
-        raise BadParameter("Movie ID or IMDb ID is required" if not request.params.get("movie_id")
-                           else "Invalid movie_id: it must be a positive integer")
+        raise BadParameter(
+            "Movie ID or IMDb ID is required"
+            if not request.params.get("movie_id")
+            else "Invalid movie_id: it must be a positive integer"
+        )
     return movie_id
 
 

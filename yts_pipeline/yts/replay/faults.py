@@ -27,9 +27,11 @@ class ScriptedFault:
     page: int | None = None
 
     def matches(self, endpoint: str, movie_id: int | None, page: int | None) -> bool:
-        return ((self.endpoint is None or self.endpoint == endpoint)
-                and (self.movie_id is None or self.movie_id == movie_id)
-                and (self.page is None or self.page == page))
+        return (
+            (self.endpoint is None or self.endpoint == endpoint)
+            and (self.movie_id is None or self.movie_id == movie_id)
+            and (self.page is None or self.page == page)
+        )
 
 
 class FaultPlan:
@@ -64,8 +66,13 @@ class FaultPlan:
             raise ValueError("random faults need at least one kind")
         self._kinds = kinds
 
-    def script(self, kinds: Iterable[str | None], endpoint: str | None = None, movie_id: int | None = None,
-               page: int | None = None) -> None:
+    def script(
+        self,
+        kinds: Iterable[str | None],
+        endpoint: str | None = None,
+        movie_id: int | None = None,
+        page: int | None = None,
+    ) -> None:
         """Queue answers for the next matching requests, in order; ``None`` answers normally."""
         kinds = tuple(kinds)
         _check_kinds(k for k in kinds if k is not None)

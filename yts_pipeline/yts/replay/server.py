@@ -34,10 +34,7 @@ DDOS_PAGE = (
     b"<p>This process is automatic. Please allow up to 5 seconds.</p></body></html>"
 )
 FOREIGN_BODY = json.dumps({"success": True, "results": []}).encode()
-NOT_FOUND_PAGE = (
-    b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
-    b"<body><h1>Not Found</h1></body></html>"
-)
+NOT_FOUND_PAGE = b"<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
 
 
 @dataclass
@@ -66,9 +63,17 @@ class ReplayServer:
     with endpoint the request path for unknown paths and status 0 for a dropped connection.
     """
 
-    def __init__(self, catalog: Catalog, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0,
-                 fault_rate: float = 0.0, seed: int = 0, retry_after_seconds: int = 1,
-                 slow_seconds: float = 3.0):
+    def __init__(
+        self,
+        catalog: Catalog,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        retry_after_seconds: int = 1,
+        slow_seconds: float = 3.0,
+    ):
         self.catalog = catalog
         self.latency_ms = latency_ms
         self.retry_after_seconds = retry_after_seconds
@@ -116,8 +121,13 @@ class ReplayServer:
     def fault_kinds(self, kinds: Sequence[str]) -> None:
         self._faults.kinds = kinds
 
-    def script_faults(self, kinds: Iterable[str | None], endpoint: str | None = None,
-                      movie_id: int | None = None, page: int | None = None) -> None:
+    def script_faults(
+        self,
+        kinds: Iterable[str | None],
+        endpoint: str | None = None,
+        movie_id: int | None = None,
+        page: int | None = None,
+    ) -> None:
         """Queue faults for the next requests matching ``endpoint``/``movie_id``/``page``, one each.
 
         ``None`` in ``kinds`` answers normally. Scripted answers never get a random fault on top.
@@ -131,8 +141,7 @@ class ReplayServer:
 
     def reset_counters(self) -> None:
         with self._stats_lock:
-            for counter in (self.calls, self.list_calls, self.list_attempts, self.details_calls,
-                            self.details_attempts):
+            for counter in (self.calls, self.list_calls, self.list_attempts, self.details_calls, self.details_attempts):
                 counter.clear()
             self.request_log.clear()
 
@@ -145,8 +154,12 @@ class ReplayServer:
 
     def start(self) -> ReplayServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name=f"replay-api-{self.port}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"replay-api-{self.port}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -162,8 +175,9 @@ class ReplayServer:
     def __enter__(self) -> ReplayServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def respond(self, target: str, host_header: str | None) -> Reply:
@@ -188,8 +202,9 @@ class ReplayServer:
     def _reply(self, request: ApiRequest, fault: str | None) -> tuple[Reply, bool]:
         """The reply for a request under ``fault``, and whether it is a clean, successful answer."""
         if fault == "429":
-            return Reply(429, TOO_MANY_REQUESTS, "text/plain; charset=UTF-8",
-                         {"Retry-After": str(self.retry_after_seconds)}), False
+            return Reply(
+                429, TOO_MANY_REQUESTS, "text/plain; charset=UTF-8", {"Retry-After": str(self.retry_after_seconds)}
+            ), False
         if fault == "503":
             return Reply(503, DDOS_PAGE, "text/html; charset=UTF-8"), False
         if fault == "foreign":
@@ -300,9 +315,15 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: tests and benchmarks read the counters instead."""
 
 
-def serve_forever(host: str = "127.0.0.1", port: int = 8000, movies: int = 1000, seed: int = 0,
-                  latency_ms: float = 0, fault_rate: float = 0.0,
-                  catalog_files: Sequence[str | PathLike[str]] | None = None) -> None:
+def serve_forever(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    movies: int = 1000,
+    seed: int = 0,
+    latency_ms: float = 0,
+    fault_rate: float = 0.0,
+    catalog_files: Sequence[str | PathLike[str]] | None = None,
+) -> None:
     """Serve a synthetic (or captured, with ``catalog_files``) catalog until Ctrl-C or SIGTERM.
 
     Prints one line holding ``YTS_API_URL=<base url>``. Call it from the main thread (signals).
@@ -312,8 +333,7 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8000, movies: int = 1000,
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ReplayServer(catalog, host, port, latency_ms, fault_rate, seed) as server:
-            print(f"Replay YTS API serving {len(catalog)} movies; use YTS_API_URL={server.base_url}",
-                  flush=True)
+            print(f"Replay YTS API serving {len(catalog)} movies; use YTS_API_URL={server.base_url}", flush=True)
             stop.wait()
     finally:
         for sig, handler in previous.items():

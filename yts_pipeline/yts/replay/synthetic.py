@@ -58,26 +58,40 @@ ZERO_RUNTIME_RATE = 0.04
 REMAKE_RATE = 0.01
 DATE_ADDED_SWAP_RATE = 0.03
 
-QUALITY_PLANS = _Weighted((
-    (("720p", "1080p"), 40), (("720p", "1080p", "2160p"), 12), (("720p", "1080p", "1080p.x265"), 14),
-    (("720p", "1080p", "1080p.x265", "2160p"), 8), (("480p", "720p", "1080p"), 5), (("1080p",), 8),
-    (("720p",), 6), (("1080p", "3D"), 2), (("720p", "1080p", "3D"), 2),
-))
-GIGABYTES_PER_100_MIN = {"480p": 0.5, "720p": 0.9, "1080p": 1.8, "1080p.x265": 1.5, "2160p": 4.8, "3D": 1.9}
-LANGUAGES = _Weighted(
-    (("en", 85), ("fr", 3), ("es", 3), ("de", 2), ("it", 2), ("ja", 2), ("ko", 2), ("hi", 1))
+QUALITY_PLANS = _Weighted(
+    (
+        (("720p", "1080p"), 40),
+        (("720p", "1080p", "2160p"), 12),
+        (("720p", "1080p", "1080p.x265"), 14),
+        (("720p", "1080p", "1080p.x265", "2160p"), 8),
+        (("480p", "720p", "1080p"), 5),
+        (("1080p",), 8),
+        (("720p",), 6),
+        (("1080p", "3D"), 2),
+        (("720p", "1080p", "3D"), 2),
+    )
 )
+GIGABYTES_PER_100_MIN = {"480p": 0.5, "720p": 0.9, "1080p": 1.8, "1080p.x265": 1.5, "2160p": 4.8, "3D": 1.9}
+LANGUAGES = _Weighted((("en", 85), ("fr", 3), ("es", 3), ("de", 2), ("it", 2), ("ja", 2), ("ko", 2), ("hi", 1)))
 MPA_RATINGS = _Weighted((("R", 25), ("PG-13", 20), ("PG", 10), ("G", 3), ("NR", 5), ("", 37)))
 PRIMARY_GENRES = _Weighted(PRIMARY_GENRE_WEIGHTS.items())
 EXTRA_GENRE_COUNTS = _Weighted(((0, 25), (1, 35), (2, 30), (3, 10)))
 CAST_SIZES = _Weighted(((1, 5), (2, 10), (3, 20), (4, 65)))
 FIRST_NAMES = FEMALE_NAMES + MALE_NAMES
 TRAILER_ALPHABET = string.ascii_letters + string.digits + "-_"
-TITLE_PATTERNS = _Weighted((
-    ("The {adj} {noun}", 5), ("{adj} {noun}", 4), ("{noun} of {of}", 3), ("The {noun}", 3),
-    ("{first}'s {noun}", 1), ("{noun}", 2), ("{noun} in {place}", 2), ("The {adj} {noun} {sequel}", 1),
-    ("{noun}: {adj} {noun2}", 1),
-))
+TITLE_PATTERNS = _Weighted(
+    (
+        ("The {adj} {noun}", 5),
+        ("{adj} {noun}", 4),
+        ("{noun} of {of}", 3),
+        ("The {noun}", 3),
+        ("{first}'s {noun}", 1),
+        ("{noun}", 2),
+        ("{noun} in {place}", 2),
+        ("The {adj} {noun} {sequel}", 1),
+        ("{noun}: {adj} {noun2}", 1),
+    )
+)
 PRONOUNS = {
     True: {"he": "she", "his": "her", "him": "her", "himself": "herself"},
     False: {"he": "he", "his": "his", "him": "him", "himself": "himself"},
@@ -189,8 +203,11 @@ class MovieFactory:
             "date_uploaded_unix": uploaded,
             "like_count": min(5000, int(rng.paretovariate(1.2) * 10) - 10),
             "description_intro": text,
-            **{f"{size}_screenshot_image{i}": f"{folder}/{size}-screenshot{i}.jpg"
-               for size in ("medium", "large") for i in (1, 2, 3)},
+            **{
+                f"{size}_screenshot_image{i}": f"{folder}/{size}-screenshot{i}.jpg"
+                for size in ("medium", "large")
+                for i in (1, 2, 3)
+            },
             "cast": self._cast(genres[0]),
         }
         if rng.random() < 0.8:  # gone from the API by 2025
@@ -201,8 +218,7 @@ class MovieFactory:
             del movie["torrents"]
         return movie
 
-    def torrent(self, quality: str, kind: str, uploaded: int, runtime: int,
-                repack: bool = False) -> dict[str, Any]:
+    def torrent(self, quality: str, kind: str, uploaded: int, runtime: int, repack: bool = False) -> dict[str, Any]:
         rng = self._rng
         torrent_hash = self._hash()
         codec = "x265" if quality in ("1080p.x265", "2160p") else "x264"
@@ -230,8 +246,13 @@ class MovieFactory:
         """A torrent uploaded now for an existing movie (a new quality, or a repack of one it has)."""
         quality = self._rng.choice(tuple(GIGABYTES_PER_100_MIN))
         held = {t.get("quality") for t in movie.get("torrents") or ()}
-        return self.torrent(quality, self._rng.choice(("web", "bluray")), self.tick(),
-                            int(movie.get("runtime") or 0), repack=quality in held)
+        return self.torrent(
+            quality,
+            self._rng.choice(("web", "bluray")),
+            self.tick(),
+            int(movie.get("runtime") or 0),
+            repack=quality in held,
+        )
 
     def _torrents(self, uploaded: int, runtime: int) -> list[dict[str, Any]]:
         rng = self._rng
@@ -277,8 +298,13 @@ class MovieFactory:
         rng = self._rng
         noun, noun2 = rng.sample(GENRE_TEXT[genre].nouns, k=2)
         return TITLE_PATTERNS.pick(rng).format(
-            adj=rng.choice(ADJECTIVES), noun=noun, noun2=noun2, of=rng.choice(OF_NOUNS),
-            place=rng.choice(PLACES), first=rng.choice(FIRST_NAMES), sequel=rng.choice(SEQUELS),
+            adj=rng.choice(ADJECTIVES),
+            noun=noun,
+            noun2=noun2,
+            of=rng.choice(OF_NOUNS),
+            place=rng.choice(PLACES),
+            first=rng.choice(FIRST_NAMES),
+            sequel=rng.choice(SEQUELS),
         )
 
     def _remember_title(self, title: str) -> None:
