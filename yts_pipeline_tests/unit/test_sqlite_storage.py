@@ -41,3 +41,20 @@ def test_runs_stored_through_kept_engines_are_dagsters_own_sqlite_files(tmp_path
         assert len(instance.get_runs()) == 3
         records = instance.fetch_materializations(dg.AssetKey("lettered"), limit=10).records
         assert [r.asset_materialization.metadata["key"].value for r in records] == ["a", "b", "a"]
+
+
+def test_every_process_commits_to_the_wal_files_without_an_fsync(tmp_path: Path) -> None:
+    """A UI run worker's events are as cheap to store as a sync's: synchronous=NORMAL on WAL files."""
+    with dg.DagsterInstance.from_config(str(pooled_home(tmp_path))) as instance:
+        assert dg.materialize([lettered], instance=instance, partition_key="a").success
+        urls = [url for url in sqlite_storage.ENGINES._engines if url.endswith(".db")]
+        assert urls
+        for url in urls:
+            with sqlite_storage.ENGINES.get(url).connect() as conn:
+                journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+            assert synchronous == (1 if journal == "wal" else 2), (url, journal)  # 1 NORMAL, 2 FULL
+        assert any(
+            sqlite_storage.ENGINES.get(url).connect().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            for url in urls
+        )
