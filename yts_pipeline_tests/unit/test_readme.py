@@ -96,8 +96,8 @@ def unresolved(paths: Iterator[str], root: Path) -> list[str]:
     """The paths that name nothing in the checkout at ``root`` (a glob must match something)."""
     missing = []
     for path in dict.fromkeys(paths):
-        if path.startswith(("../", ".venv/")):
-            continue  # outside the checkout (the shared samples), or made by `make` (the virtualenv)
+        if path.startswith(("../", ".venv/", "dagster/")):
+            continue  # outside the checkout (the shared samples), made by `make` (the virtualenv), a Dagster tag
         exists = glob.glob(str(root / path)) if "*" in path else (root / path).exists()
         if not exists:
             missing.append(path)
