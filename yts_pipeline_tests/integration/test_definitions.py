@@ -67,7 +67,14 @@ def test_dg_checks_and_lists_the_code_location(tmp_path: Path) -> None:
     listed = dg_command("list", "defs", "--json", home=home)
     assert listed.returncode == 0, listed.stderr
     assets = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
-    assert assets == {"raw_list_pages", "movies", "movie_details", "movie_embeddings", "catalog_sweep"}
+    assert assets == {
+        "raw_list_pages",
+        "movies",
+        "movie_details",
+        "movie_embeddings",
+        "movie_neighbours",
+        "catalog_sweep",
+    }
 
 
 def test_definitions_load_with_their_jobs_schedules_and_sensor() -> None:
