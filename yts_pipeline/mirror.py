@@ -1,5 +1,13 @@
-"""One page of the mirror, step by step: fetch the raw page, save its movies, enrich them with details,
-and the full-sweep tombstones. No Dagster here: the assets and the CLI call these functions.
+"""One page of the mirror, step by step, and the full-sweep tombstones. No Dagster here: the page assets
+(``defs/page_assets.py``) call these functions, and ``sync`` runs those assets.
+
+Each step has two halves, so the next page's half that waits (API calls, parsing) can run one page
+ahead (``ahead.py``) while the current page's half that writes runs:
+- ``raw_list_pages``: ``download_page`` (the list call), then ``store_page`` (its raw answer kept);
+- ``movies``: ``load_page`` (the stored answer parsed), then ``apply_page`` (its movies upserted);
+- ``movie_details``: ``download_details`` (``details_ahead``), then ``save_details``;
+- a page with nothing to do for a step gets ``settled_report``.
+The tables behind them are in ``db/page_store.py`` (raw answers, page states) and ``db/saving.py`` (movies).
 """
 
 from __future__ import annotations
@@ -57,12 +65,6 @@ def discover_pages(client: YtsClient, limit: int) -> list[int]:
     return pages_for(client.movie_count(), limit)
 
 
-def fetch_page(client: YtsClient, db: DatabaseManager, page: int, limit: int) -> PageReport:
-    """Fetch one list page and keep its raw answer; an empty page the catalog says is full is re-fetched."""
-    started = time.monotonic()
-    return store_page(db, download_page(client, page, limit), started)
-
-
 @dataclass
 class PageDownload:
     """A list page's answer, fetched but not kept yet (``download_page``, then ``store_page``)."""
@@ -73,7 +75,7 @@ class PageDownload:
 
 
 def download_page(client: YtsClient, page: int, limit: int) -> PageDownload:
-    """The list call of ``fetch_page``, with its re-fetches of a page that came back empty."""
+    """One ``list_movies`` page; an empty page the catalog says is full is fetched again."""
     before = client.stats.snapshot()
     try:
         answer = client.list_page(page, limit=limit)
@@ -118,17 +120,10 @@ def load_page(db: DatabaseManager, page: int) -> tuple[ListPage, str]:
     return parse_list_document(doc, page), digest
 
 
-def save_page(db: DatabaseManager, page: int) -> PageReport:
-    """Upsert the movies a stored page lists (movies, genres, torrents); no API call.
-
-    The answer it applied is remembered (``synced_pages``), so a rerun can skip the page while it stays so.
-    """
-    started = time.monotonic()
-    return apply_page(db, page, load_page(db, page), started)
-
-
 def apply_page(db: DatabaseManager, page: int, loaded: tuple[ListPage, str], started: float) -> PageReport:
-    """``save_page`` for a page already loaded (``load_page``); the report's seconds count from ``started``."""
+    """Upsert the movies of a loaded page (movies, genres, torrents); no API call. The answer applied is
+    remembered (``synced_pages``), so a rerun skips the page while it stays so. The report's seconds count
+    from ``started``."""
     answer, digest = loaded
     result = db.save_movies(answer.movies, seen=True)
     with db.get_session() as session:
@@ -137,16 +132,6 @@ def apply_page(db: DatabaseManager, page: int, loaded: tuple[ListPage, str], sta
     report.new, report.changed, report.unchanged = len(result.created), len(result.updated), len(result.unchanged)
     report.rows_written = result.rows_written
     return report
-
-
-def fetch_details(client: YtsClient, db: DatabaseManager, page: int, *, refresh: bool = False) -> PageReport:
-    """Details for the page's movies that have none yet (all of them with ``refresh``).
-
-    A movie whose details fail after retries keeps its list record; the failure is recorded on the
-    movie and it is tried again next run. Only the page's successful answers are saved.
-    """
-    started = time.monotonic()
-    return save_details(db, download_details(client, db, page, refresh=refresh), started)
 
 
 @dataclass
@@ -163,7 +148,8 @@ class DetailsDownload:
 def download_details(
     client: YtsClient, db: DatabaseManager, page: int, *, refresh: bool = False, skip: Iterable[int] = ()
 ) -> DetailsDownload:
-    """The details calls of a page: its listed movies that need details, less ``skip`` (in hand already)."""
+    """The details calls of a page: its listed movies that have no details yet (all of them with
+    ``refresh``), less ``skip`` (in hand already)."""
     before, skip = client.stats.snapshot(), set(skip)
     with db.get_session() as session:
         listed = page_store.page_external_ids(session, [page])[page]
@@ -185,8 +171,11 @@ def details_ahead(
 
 
 def save_details(db: DatabaseManager, download: DetailsDownload, started: float) -> PageReport:
-    """Store a page's details answers and record the failures (see ``fetch_details``); the report's
-    seconds count from ``started``."""
+    """Store a page's details answers; the report's seconds count from ``started``.
+
+    A movie whose details failed after retries keeps its list record: the failure is recorded on the
+    movie and it is tried again next run. Only the page's successful answers are saved.
+    """
     page = download.page
     answers, records, failed = {}, [], {}
     for movie_id, outcome in download.outcomes:

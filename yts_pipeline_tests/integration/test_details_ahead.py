@@ -8,32 +8,21 @@ from sqlalchemy import text
 
 from yts_pipeline import mirror
 from yts_pipeline.db.manager import DatabaseManager
-from yts_pipeline.settings import ApiSettings
 from yts_pipeline.yts.client import YtsClient
+from yts_pipeline_tests.support import page_steps
+from yts_pipeline_tests.support.page_steps import replay_client
 
 PAGES = [1, 2, 3]
 
 
 def listed_pages(db: DatabaseManager, client: YtsClient) -> None:
     for page in PAGES:
-        mirror.fetch_page(client, db, page, 50)
-        mirror.save_page(db, page)
-
-
-def client_of(server) -> YtsClient:
-    return YtsClient(
-        ApiSettings(
-            base_urls=(server.base_url,),
-            requests_per_second=0,
-            max_attempts=2,
-            backoff_seconds=0.01,
-            max_backoff_seconds=0.05,
-        )
-    )
+        page_steps.fetch(client, db, page)
+        page_steps.save(db, page)
 
 
 def test_the_next_pages_calls_go_out_while_a_page_is_saved(db: DatabaseManager, replay_server, monkeypatch) -> None:
-    client = client_of(replay_server)
+    client = replay_client(replay_server)
     listed_pages(db, client)
     replay_server.reset_counters()
     asked, ahead_during_saves = [], []
@@ -63,7 +52,7 @@ def test_the_next_pages_calls_go_out_while_a_page_is_saved(db: DatabaseManager, 
 
 
 def test_a_movie_on_two_pages_is_asked_for_once(db: DatabaseManager, replay_server) -> None:
-    client = client_of(replay_server)
+    client = replay_client(replay_server)
     listed_pages(db, client)
     shared = replay_server.catalog.ids()[49]  # page 1's last movie, listed again first on page 2 (a shift)
     with db.get_session() as session:

@@ -16,9 +16,10 @@ from yts_pipeline import mirror
 from yts_pipeline.db import page_store
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import Movie
-from yts_pipeline.settings import ApiSettings
 from yts_pipeline.yts.client import YtsClient
 from yts_pipeline.yts.replay import Catalog, ReplayServer
+from yts_pipeline_tests.support import page_steps
+from yts_pipeline_tests.support.page_steps import replay_client
 
 LIMIT = 50
 
@@ -31,15 +32,7 @@ def server() -> Iterator[ReplayServer]:
 
 @pytest.fixture
 def client(server: ReplayServer) -> YtsClient:
-    return YtsClient(
-        ApiSettings(
-            base_urls=(server.base_url,),
-            requests_per_second=0,
-            max_attempts=2,
-            backoff_seconds=0.01,
-            timeout_seconds=10,
-        )
-    )
+    return replay_client(server)
 
 
 def read_pages(
@@ -50,10 +43,10 @@ def read_pages(
 ) -> None:
     """Fetch the pages in this order (``after_fetching(page)`` runs after each), then save them."""
     for page in pages:
-        mirror.fetch_page(client, db, page, LIMIT)
+        page_steps.fetch(client, db, page, LIMIT)
         after_fetching(page)
     for page in pages:
-        mirror.save_page(db, page)
+        page_steps.save(db, page)
 
 
 def on_a_stored_page(db: DatabaseManager, movie_id: int) -> bool:

@@ -20,11 +20,11 @@ from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import ALL_TABLES, Movie
 from yts_pipeline.db.saving import to_records
 from yts_pipeline.search.queries import resolve_movie, search
-from yts_pipeline.settings import ApiSettings
-from yts_pipeline.yts.client import YtsClient
 from yts_pipeline.yts.records import MovieRecord
 from yts_pipeline.yts.replay import Catalog, ReplayServer
 from yts_pipeline.yts.replay.synthetic import MovieFactory
+from yts_pipeline_tests.support import page_steps
+from yts_pipeline_tests.support.page_steps import replay_client
 from yts_pipeline_tests.unit.test_hostile_input import SQL_LOOKING, hostile_page, sample_movies
 
 TORRENT_COLUMNS = (
@@ -221,20 +221,12 @@ def test_a_hostile_page_goes_through_the_pipeline_steps(db: DatabaseManager, sce
     catalog, reject, sql_ids = hostile_catalog()
     pages = mirror.pages_for(len(catalog), 50)
     with ReplayServer(catalog, retry_after_seconds=0) as server:
-        client = YtsClient(
-            ApiSettings(
-                base_urls=(server.base_url,),
-                requests_per_second=0,
-                max_attempts=2,
-                backoff_seconds=0.01,
-                timeout_seconds=10,
-            )
-        )
+        client = replay_client(server)
 
         def run_steps() -> tuple[list, list, list]:
-            fetched = [mirror.fetch_page(client, db, page, 50) for page in pages]
-            saved = [mirror.save_page(db, page) for page in pages]
-            return fetched, saved, [mirror.fetch_details(client, db, page) for page in pages]
+            fetched = [page_steps.fetch(client, db, page) for page in pages]
+            saved = [page_steps.save(db, page) for page in pages]
+            return fetched, saved, [page_steps.details(client, db, page) for page in pages]
 
         fetched, saved, details = run_steps()
         rejections = [r for report in saved for r in report.rejected]
