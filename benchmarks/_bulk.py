@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.models import EMBEDDING_DIMENSIONS, MovieEmbedding, MoviePlotEmbedding
+from yts_pipeline.search.neighbour_store import binary_vector_row
 
 VECTOR_TABLES = (MovieEmbedding, MoviePlotEmbedding)
 
@@ -32,21 +33,7 @@ def synthetic_vectors(n: int, uniform: bool, rng: np.random.Generator) -> np.nda
 def copy_vectors(cursor, table: str, movie_ids: np.ndarray, vectors: np.ndarray, model_name: str) -> None:
     """COPY ... (FORMAT binary) into ``table``: pgvector's binary input is int16 dim, int16 unused, float4s."""
     model = model_name.encode()
-    row = np.dtype(
-        [
-            ("fields", ">i2"),
-            ("id_len", ">i4"),
-            ("id", ">i8"),
-            ("vec_len", ">i4"),
-            ("dim", ">i2"),
-            ("unused", ">i2"),
-            ("vec", ">f4", (EMBEDDING_DIMENSIONS,)),
-            ("model_len", ">i4"),
-            ("model", f"S{len(model)}"),
-            ("hash_len", ">i4"),
-            ("hash", "S1"),
-        ]
-    )
+    row = binary_vector_row(("model_len", ">i4"), ("model", f"S{len(model)}"), ("hash_len", ">i4"), ("hash", "S1"))
     rows = np.zeros(len(movie_ids), dtype=row)
     rows["fields"], rows["id_len"], rows["id"] = 4, 8, movie_ids
     rows["vec_len"], rows["dim"], rows["vec"] = 4 + 4 * EMBEDDING_DIMENSIONS, EMBEDDING_DIMENSIONS, vectors

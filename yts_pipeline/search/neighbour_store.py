@@ -34,17 +34,25 @@ FINGERPRINT = (
 RANKED_MOVIES = """
     FROM movies m JOIN movie_plot_embeddings p ON p.movie_id = m.id
     WHERE p.model = %(model)s AND m.removed_at IS NULL"""
-VECTOR_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("id_len", ">i4"),
-        ("id", ">i8"),
-        ("vec_len", ">i4"),
-        ("dim", ">i2"),
-        ("unused", ">i2"),
-        ("vec", ">f4", (EMBEDDING_DIMENSIONS,)),
-    ]
-)
+
+
+def binary_vector_row(*extra: tuple[str, str]) -> np.dtype:
+    """A binary COPY row of ``movie_id`` (int8) and a pgvector ``vector``, then ``extra`` fields, as a numpy dtype."""
+    return np.dtype(
+        [
+            ("fields", ">i2"),
+            ("id_len", ">i4"),
+            ("id", ">i8"),
+            ("vec_len", ">i4"),
+            ("dim", ">i2"),
+            ("unused", ">i2"),
+            ("vec", ">f4", (EMBEDDING_DIMENSIONS,)),
+            *extra,
+        ]
+    )
+
+
+VECTOR_ROW = binary_vector_row()
 COPY_HEADER = len(b"PGCOPY\n\xff\r\n\x00") + 8
 LIST_COLUMNS = "movie_id, version, fingerprint, candidate_floor, neighbour_ids, candidate_ids, scores, reasons"
 COPY_ROWS = 2000  # lists per COPY: the text of 75,000 lists at once would take ~1 GB
