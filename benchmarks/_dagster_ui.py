@@ -104,26 +104,15 @@ def launch_partition(port: int, dialog: Dialog, partition: str) -> str:
         },
     )["pipelineOrError"]["partition"]
     tags = [{"key": t["key"], "value": t["value"]} for t in partition_config["tagsOrError"]["results"]]
-    launched = graphql(
+    return _launch(
         port,
-        LAUNCH_RUN,
-        {
-            "executionParams": {
-                "mode": "default",
-                "executionMetadata": {"tags": tags},
-                "runConfigData": partition_config["runConfigOrError"]["yaml"] or "{}",
-                "selector": {
-                    "repositoryLocationName": dialog.location,
-                    "repositoryName": dialog.repository,
-                    "pipelineName": dialog.job,
-                    "assetSelection": dialog.assets,
-                    "assetCheckSelection": dialog.checks,
-                },
-            }
-        },
-    )["launchPipelineExecution"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    return launched["run"]["runId"]
+        dialog,
+        dialog.job,
+        tags,
+        partition_config["runConfigOrError"]["yaml"] or "{}",
+        assetSelection=dialog.assets,
+        assetCheckSelection=dialog.checks,
+    )
 
 
 def launch_range(port: int, dialog: Dialog, job: str, start: str, end: str) -> str:
@@ -133,6 +122,11 @@ def launch_range(port: int, dialog: Dialog, job: str, start: str, end: str) -> s
         {"key": "dagster/asset_partition_range_start", "value": start},
         {"key": "dagster/asset_partition_range_end", "value": end},
     ]
+    return _launch(port, dialog, job, tags, "{}")
+
+
+def _launch(port: int, dialog: Dialog, job: str, tags: list[dict], run_config: str, **selection: list[dict]) -> str:
+    """launchPipelineExecution of ``job`` in the dialog's code location (over ``selection``, if given); the run id."""
     launched = graphql(
         port,
         LAUNCH_RUN,
@@ -140,11 +134,12 @@ def launch_range(port: int, dialog: Dialog, job: str, start: str, end: str) -> s
             "executionParams": {
                 "mode": "default",
                 "executionMetadata": {"tags": tags},
-                "runConfigData": "{}",
+                "runConfigData": run_config,
                 "selector": {
                     "repositoryLocationName": dialog.location,
                     "repositoryName": dialog.repository,
                     "pipelineName": job,
+                    **selection,
                 },
             }
         },
