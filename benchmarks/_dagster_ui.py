@@ -1,9 +1,12 @@
 """What the benchmarks do through the Dagster UI's GraphQL API, beyond what the e2e tests already do
 (``yts_pipeline_tests/e2e/services.py``): one partition launched as the Materialize dialog launches it,
-a run or a backfill awaited, and where a run's time went, read from its event log."""
+a run or a backfill awaited, and where a run's time went, read from its event log; and the start both UI
+benchmarks' ``main`` share."""
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -54,7 +57,15 @@ query BackfillEnd($backfillId: String!) { partitionBackfillOrError(backfillId: $
 """
 DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }"
 RUN_FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+MOVIES_PER_PAGE = 50
 E = dg.DagsterEventType
+
+
+def start_benchmark(default_movies: int) -> tuple[int, int]:
+    """SIGTERM exits (so ``finally`` cleans up); the replay movies (``sys.argv[1]``, else the default) and pages."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    movies = int(sys.argv[1]) if len(sys.argv) > 1 else default_movies
+    return movies, -(-movies // MOVIES_PER_PAGE)
 
 
 @dataclass

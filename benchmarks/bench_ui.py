@@ -41,6 +41,7 @@ from _dagster_ui import (  # noqa: E402
     launch_range,
     open_dialog,
     run_phases,
+    start_benchmark,
     wait_for_daemons,
     wait_for_run,
 )
@@ -62,7 +63,6 @@ from yts_pipeline_tests.e2e.services import (  # noqa: E402
 )
 
 YTS_PIPELINE = str(Path(sys.executable).with_name("yts-pipeline"))
-MOVIES_PER_PAGE = 50
 AGAIN_PAGE = "00002"
 RANGE_JOB, RANGE = "sync_pages_without_embeddings", ("00002", "00005")  # the Launchpad's path for a few pages
 TARGET_RUNS_RATIO = 1.2
@@ -273,9 +273,7 @@ def print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped benchmark still cleans up
-    movies = int(sys.argv[1]) if len(sys.argv) > 1 else 2500
-    pages = -(-movies // MOVIES_PER_PAGE)
+    movies, pages = start_benchmark(2500)
     print(
         f"bench_ui: {movies} replay movies ({pages} pages), no latency, YTS_REQUESTS_PER_SECOND=0; "
         f"load average {os.getloadavg()[0]:.1f} at the start; both paths store page 1 first "

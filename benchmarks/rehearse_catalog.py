@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dagster as dg  # noqa: E402
-from _dagster_ui import wait_for_daemons  # noqa: E402
+from _dagster_ui import start_benchmark, wait_for_daemons  # noqa: E402
 from _memory import INTERVAL, MemorySampler, Peaks  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
-from bench_ui import MOVIES_PER_PAGE, YTS_PIPELINE, backfill, fresh_setup, stored_movies  # noqa: E402
+from bench_ui import YTS_PIPELINE, backfill, fresh_setup, stored_movies  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from yts_pipeline.defs.page_assets import GROUP  # noqa: E402
@@ -189,9 +189,7 @@ def print_memory(peaks: Peaks) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped rehearsal still cleans up
-    movies = int(sys.argv[1]) if len(sys.argv) > 1 else 75_000
-    pages = -(-movies // MOVIES_PER_PAGE)
+    movies, pages = start_benchmark(75_000)
     print(
         f"rehearse_catalog: {movies:,} replay movies ({pages:,} pages) through the UI path; load average "
         f"{os.getloadavg()[0]:.1f} at the start",
