@@ -39,7 +39,7 @@ import dagster as dg  # noqa: E402
 from _pg import ScratchPostgres  # noqa: E402
 
 from yts_pipeline.cli.instance import local_dagster_yaml  # noqa: E402
-from yts_pipeline.defs.partitions import PAGES_PER_RUN  # noqa: E402
+from yts_pipeline.settings import pages_per_run  # noqa: E402
 from yts_pipeline.yts.replay import Catalog, ReplayServer  # noqa: E402
 
 ASSETS = ("raw_list_pages", "movies", "movie_details")
@@ -255,7 +255,7 @@ def parse_args(argv: list[str]) -> tuple[int, int, list[int]]:
     if argv[:1] == ["--rounds"]:
         rounds, argv = int(argv[1]), argv[2:]
     movies = int(argv[0]) if argv else 5000
-    return rounds, movies, [int(a) for a in argv[1:]] or [PAGES_PER_RUN]
+    return rounds, movies, [int(a) for a in argv[1:]] or [pages_per_run()]
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from yts_pipeline.cli.dg_env import point_dg_at_default_instance
     from yts_pipeline.cli.instance import prepare_local_instance
     from yts_pipeline.cli.sync import parse_page_range, print_summary, run_sync
-    from yts_pipeline.defs.partitions import PAGES_PER_RUN
 
     try:
         pages = parse_page_range(args.pages) if args.pages else None
@@ -41,7 +40,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         max_pages=args.max_pages,
         refresh=args.refresh,
         skip_embeddings=args.skip_embeddings,
-        pages_per_run=args.pages_per_run or PAGES_PER_RUN,
+        pages_per_run=args.pages_per_run,
     )
     print_summary(totals, time.monotonic() - started)
     return 1 if totals.failed_pages or totals.failed_checks else 0
@@ -121,7 +120,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--pages-per-run",
         type=positive_int,
         metavar="N",
-        help="pages per Dagster run (default: as many as a backfill batches, 25)",
+        help="pages per Dagster run (default: YTS_PAGES_PER_RUN, 25)",
     )
 
     ui = add_command(sub, "ui", "start the Dagster UI and daemon (dg dev) on the local instance", cmd_ui)

@@ -33,9 +33,10 @@ from yts_pipeline.defs.embedding_assets import EmbeddingReport, movie_embeddings
 from yts_pipeline.defs.page_assets import catalog_sweep
 from yts_pipeline.defs.page_reports import describe_figures, figure_totals, report_from_metadata
 from yts_pipeline.defs.page_runs import PageRuns, Reports, run_pages
-from yts_pipeline.defs.partitions import PAGES_PER_RUN, instance_lock, key_to_page, page_to_key, register_pages
+from yts_pipeline.defs.partitions import instance_lock, key_to_page, page_to_key, register_pages
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource, YtsApiResource
 from yts_pipeline.mirror import PageReport, SweepReport
+from yts_pipeline.settings import pages_per_run as default_pages_per_run
 
 
 @dataclass
@@ -153,12 +154,14 @@ def run_sync(
     max_pages: int | None = None,
     refresh: bool = False,
     skip_embeddings: bool = False,
-    pages_per_run: int = PAGES_PER_RUN,
+    pages_per_run: int | None = None,
     out: TextIO = sys.stderr,
 ) -> SyncTotals:
     """Discover pages, sync the selection run by run, then check integrity (and sweep tombstones when every
-    page was synced). ``home``: the Dagster instance (default: the local one, created if new)."""
+    page was synced). ``home``: the Dagster instance (default: the local one, created if new);
+    ``pages_per_run``: ``YTS_PAGES_PER_RUN`` when not given."""
     home = home or prepare_local_instance()
+    run_size = pages_per_run or default_pages_per_run()
     DatabaseResource().manager()  # a database that cannot be used fails here, in one line, not in every run
     with cheap_sqlite_writes(home):
         with instance_lock(home):
@@ -179,7 +182,7 @@ def run_sync(
             job = definitions.resolve_job_def(WITHOUT_EMBEDDINGS_JOB if skip_embeddings else SYNC_JOB)
             run_config = {**QUIET, "ops": {"movie_details": {"config": {"refresh": True}}}} if refresh else QUIET
             totals = _sync_pages(
-                instance, job, [page_to_key(p) for p in selected], run_config, pages_per_run, out, refresh=refresh
+                instance, job, [page_to_key(p) for p in selected], run_config, run_size, out, refresh=refresh
             )
             full_sync = pages is None and max_pages is None and not totals.failed_pages
             after = definitions.resolve_job_def(SWEEP_JOB if full_sync else CHECKS_JOB)

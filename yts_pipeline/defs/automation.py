@@ -123,3 +123,19 @@ def daily_neighbour_lists(context: dg.ScheduleEvaluationContext) -> dg.RunReques
 def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Sunday afternoon, after the full sync: tombstone what no page lists any more."""
     return dg.RunRequest()
+
+
+@dg.definitions
+def automation() -> dg.Definitions:
+    """Listed, not collected: the assets this module imports are the page modules' own definitions' business."""
+    return dg.Definitions(
+        jobs=[sync_job, without_embeddings_job, list_pass_job, details_job, checks_job, neighbours_job, sweep_job],
+        sensors=[page_discovery_sensor],
+        schedules=[
+            daily_incremental_sync,
+            weekly_full_sync,
+            daily_integrity_checks,
+            daily_neighbour_lists,
+            weekly_catalog_sweep,
+        ],
+    )

@@ -7,7 +7,7 @@ import dagster as dg
 from yts_pipeline.db.page_store import page_external_ids, page_fingerprints, record_embedded
 from yts_pipeline.defs.page_assets import DAILY_FRESHNESS, movie_details, range_states
 from yts_pipeline.defs.page_reports import report_metadata
-from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_to_page
+from yts_pipeline.defs.partitions import PAGES, key_to_page, with_page_runs
 from yts_pipeline.defs.resources import DatabaseResource, EmbeddingModelResource
 from yts_pipeline.search.embed import embed_movies, embedding_coverage_problems
 
@@ -27,7 +27,6 @@ class EmbeddingReport:
 
 @dg.asset(
     partitions_def=PAGES,
-    backfill_policy=BACKFILL_POLICY,
     deps=[movie_details],
     group_name="search",
     kinds={"pytorch", "postgres"},
@@ -77,3 +76,9 @@ def every_movie_embedded(database: DatabaseResource, embedding_model: EmbeddingM
         passed=problems.missing == 0,
         metadata={"missing": problems.missing, "examples": dg.MetadataValue.json(problems.example_external_ids)},
     )
+
+
+@dg.definitions
+def embedding_assets() -> dg.Definitions:
+    """The embeddings asset, given its backfill policy now (``with_page_runs``), and its check."""
+    return dg.Definitions(assets=with_page_runs(movie_embeddings), asset_checks=[every_movie_embedded])

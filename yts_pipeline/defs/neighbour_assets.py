@@ -48,3 +48,9 @@ def lists_match_live_ranking(database: DatabaseResource) -> dg.AssetCheckResult:
         passed=few_enough,
         metadata={"checked": checked, "unlike": len(unlike), "examples": dg.MetadataValue.json(unlike[:5])},
     )
+
+
+@dg.definitions
+def neighbour_assets() -> dg.Definitions:
+    """Listed, not collected: ``movie_embeddings`` imported here is the embeddings module's to define."""
+    return dg.Definitions(assets=[movie_neighbours], asset_checks=[lists_match_live_ranking])

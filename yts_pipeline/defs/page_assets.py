@@ -9,7 +9,7 @@ from yts_pipeline import mirror
 from yts_pipeline.ahead import OneAhead
 from yts_pipeline.db.page_store import PageState, page_states
 from yts_pipeline.defs.page_reports import materialize_pages, report_metadata
-from yts_pipeline.defs.partitions import BACKFILL_POLICY, PAGES, key_to_page
+from yts_pipeline.defs.partitions import PAGES, key_to_page, with_page_runs
 from yts_pipeline.defs.resources import DatabaseResource, YtsApiResource
 
 GROUP = "yts_mirror"
@@ -30,7 +30,6 @@ class DetailsConfig(dg.Config):
 
 @dg.asset(
     partitions_def=PAGES,
-    backfill_policy=BACKFILL_POLICY,
     pool=API_POOL,
     group_name=GROUP,
     kinds={"python", "postgres"},
@@ -57,7 +56,6 @@ def range_states(
 
 @dg.asset(
     partitions_def=PAGES,
-    backfill_policy=BACKFILL_POLICY,
     deps=[raw_list_pages],
     group_name=GROUP,
     kinds={"postgres"},
@@ -82,7 +80,6 @@ def movies(context: dg.AssetExecutionContext, database: DatabaseResource) -> Eve
 
 @dg.asset(
     partitions_def=PAGES,
-    backfill_policy=BACKFILL_POLICY,
     deps=[movies],
     pool=API_POOL,
     group_name=GROUP,
@@ -136,3 +133,9 @@ def catalog_sweep(
             f"{len(report.unconfirmed)} left for the next sweep ({report.lookups} lookups)"
         )
     return dg.MaterializeResult(metadata=report_metadata(report))
+
+
+@dg.definitions
+def page_assets() -> dg.Definitions:
+    """The page assets, given their backfill policy now (``with_page_runs``), and the sweep."""
+    return dg.Definitions(assets=[*with_page_runs(raw_list_pages, movies, movie_details), catalog_sweep])

@@ -3,7 +3,7 @@ Materialize clicks, the schedules, the sensor, ``dg launch`` and ``yts-pipeline 
 
 - The job: a page job over the page assets, its steps one after another in the run's process
   (``executor.py``); ``sync`` executes the very jobs the schedules launch.
-- The ranges: consecutive pages, at most ``PAGES_PER_RUN`` a run. The assets' backfill policy cuts a
+- The ranges: consecutive pages, at most ``YTS_PAGES_PER_RUN`` a run. The assets' backfill policy cuts a
   UI backfill so; ``run_requests`` cuts the schedules' and the sensor's runs, and ``sync``'s, the same way.
 - What a run skips: each step asks the mirror what each page of its range still needs, and a settled
   page (unchanged since it was applied, nothing pending) skips that step at once, whoever launched it.
@@ -21,8 +21,9 @@ import dagster as dg
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.db.page_store import page_states, saved_pages
 from yts_pipeline.defs.page_reports import latest_page_reports
-from yts_pipeline.defs.partitions import PAGES_PER_RUN, key_to_page
+from yts_pipeline.defs.partitions import key_to_page
 from yts_pipeline.mirror import PageReport
+from yts_pipeline.settings import pages_per_run
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -37,7 +38,7 @@ def range_tags(start: str, end: str) -> dict[str, str]:
     return {RANGE_START_TAG: start, RANGE_END_TAG: end}
 
 
-def contiguous_ranges(keys: list[str], max_size: int = PAGES_PER_RUN) -> list[tuple[str, str]]:
+def contiguous_ranges(keys: list[str], max_size: int) -> list[tuple[str, str]]:
     """Sorted keys grouped into runs of consecutive pages, each at most ``max_size`` long."""
     ranges: list[tuple[str, str]] = []
     start = previous = None
@@ -56,10 +57,10 @@ def contiguous_ranges(keys: list[str], max_size: int = PAGES_PER_RUN) -> list[tu
 
 
 def run_requests(keys: list[str], reason: str) -> list[dg.RunRequest]:
-    """One run per stretch of consecutive pages (at most PAGES_PER_RUN each), as the schedules launch them."""
-    return [
-        dg.RunRequest(tags={**range_tags(start, end), "yts/reason": reason}) for start, end in contiguous_ranges(keys)
-    ]
+    """One run per stretch of consecutive pages (at most ``YTS_PAGES_PER_RUN`` each), as the schedules
+    launch them."""
+    ranges = contiguous_ranges(keys, pages_per_run())
+    return [dg.RunRequest(tags={**range_tags(start, end), "yts/reason": reason}) for start, end in ranges]
 
 
 class PageRuns:

@@ -12,10 +12,6 @@ import dagster as dg
 from yts_pipeline.settings import pages_per_run
 
 PAGES = dg.DynamicPartitionsDefinition(name="pages")
-# A run takes at most this many pages, so a 1,500-page backfill is ~60 runs, not thousands. Read once, as
-# the definitions load: a backfill policy is part of them (each code server reads it when it starts).
-PAGES_PER_RUN = pages_per_run()
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=PAGES_PER_RUN)
 LOCK_FILE = ".yts-startup.lock"
 
 
@@ -25,6 +21,14 @@ def page_to_key(page: int) -> str:
 
 def key_to_page(key: str) -> int:
     return int(key)
+
+
+def with_page_runs(*assets: dg.AssetsDefinition) -> list[dg.AssetsDefinition]:
+    """``assets`` with the page backfill policy: a run takes at most ``YTS_PAGES_PER_RUN`` pages, so a
+    1,500-page backfill is ~60 runs, not thousands. The setting is read here, as a defs module's
+    ``@dg.definitions`` builds the definitions (each code server when it starts), not at import."""
+    policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=pages_per_run())
+    return [asset.with_attributes(backfill_policy=policy) for asset in assets]
 
 
 @contextmanager
