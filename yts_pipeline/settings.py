@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -124,9 +124,11 @@ class ApiSettings:
     page_limit: int = 50
 
     @classmethod
-    def from_env(cls) -> ApiSettings:
-        return cls(
-            base_urls=parse_api_urls(os.environ.get("YTS_API_URL") or ",".join(DEFAULT_API_URLS)),
+    def from_env(cls, base_urls: str | None = None, **given: float | int | None) -> ApiSettings:
+        """The ``YTS_*`` variables. ``base_urls`` (read as ``YTS_API_URL`` is) and the fields in ``given``
+        stand in for their variables where they are not None: a Dagster resource's fields."""
+        settings = cls(
+            base_urls=parse_api_urls(base_urls or os.environ.get("YTS_API_URL") or ",".join(DEFAULT_API_URLS)),
             requests_per_second=_env_float("YTS_REQUESTS_PER_SECOND", cls.requests_per_second),
             detail_workers=_env_int("YTS_DETAIL_WORKERS", cls.detail_workers, minimum=1),
             timeout_seconds=_env_float("YTS_HTTP_TIMEOUT", cls.timeout_seconds, minimum=0.1),
@@ -134,6 +136,7 @@ class ApiSettings:
             backoff_seconds=_env_float("YTS_BACKOFF_SECONDS", cls.backoff_seconds),
             max_backoff_seconds=_env_float("YTS_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds),
         )
+        return replace(settings, **{name: value for name, value in given.items() if value is not None})
 
 
 @dataclass(frozen=True)
@@ -147,10 +150,13 @@ class DatabaseSettings:
     pool_timeout: float = 30.0
 
     @classmethod
-    def from_env(cls) -> DatabaseSettings:
-        data_dir = os.environ.get("YTS_DATA_DIR")
+    def from_env(cls, url: str | None = None, data_dir: str | None = None) -> DatabaseSettings:
+        """``DATABASE_URL``, ``YTS_DATA_DIR`` and ``DB_*``. ``url`` and ``data_dir`` stand in for the first
+        two where they are not None (a Dagster resource's fields), and are read as those are."""
+        url = url or os.environ.get("DATABASE_URL")
+        data_dir = data_dir or os.environ.get("YTS_DATA_DIR")
         return cls(
-            url=parse_database_url(os.environ["DATABASE_URL"]) if os.environ.get("DATABASE_URL") else None,
+            url=parse_database_url(url) if url else None,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
             pool_size=_env_int("DB_POOL_SIZE", cls.pool_size, minimum=1),
             max_overflow=_env_int("DB_MAX_OVERFLOW", cls.max_overflow),

@@ -9,18 +9,16 @@ Everything built here is closed when the process exits.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Hashable
-from pathlib import Path
 from typing import Generic, TypeVar
 
 import dagster as dg
 
 from yts_pipeline.db.manager import DatabaseManager
 from yts_pipeline.search.model import EmbeddingModel, get_model, model_location
-from yts_pipeline.settings import ApiSettings, DatabaseSettings, parse_api_urls, parse_database_url
+from yts_pipeline.settings import ApiSettings, DatabaseSettings
 from yts_pipeline.yts.client import YtsClient
 
 K = TypeVar("K", bound=Hashable)
@@ -63,12 +61,7 @@ class DatabaseResource(dg.ConfigurableResource):
 
     def settings(self) -> DatabaseSettings:
         """The ``DATABASE_URL`` / ``DB_*`` / ``YTS_DATA_DIR`` settings, with this resource's fields on top."""
-        settings = DatabaseSettings.from_env()
-        if self.database_url:
-            settings = dataclasses.replace(settings, url=parse_database_url(self.database_url))
-        if self.data_dir:
-            settings = dataclasses.replace(settings, data_dir=Path(self.data_dir))
-        return settings
+        return DatabaseSettings.from_env(url=self.database_url, data_dir=self.data_dir)
 
     def manager(self) -> DatabaseManager:
         return DATABASES.get(self.settings())
@@ -83,14 +76,13 @@ class YtsApiResource(dg.ConfigurableResource):
     page_limit: int = 50
 
     def settings(self) -> ApiSettings:
-        settings = ApiSettings.from_env()
-        overrides = {
-            "base_urls": parse_api_urls(self.base_urls) if self.base_urls else None,
-            "requests_per_second": self.requests_per_second,
-            "detail_workers": self.detail_workers,
-            "page_limit": self.page_limit,
-        }
-        return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        """The ``YTS_*`` settings, with this resource's fields on top."""
+        return ApiSettings.from_env(
+            self.base_urls,
+            requests_per_second=self.requests_per_second,
+            detail_workers=self.detail_workers,
+            page_limit=self.page_limit,
+        )
 
     def client(self) -> YtsClient:
         return API_CLIENTS.get(self.settings())

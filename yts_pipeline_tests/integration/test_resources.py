@@ -53,3 +53,14 @@ def test_a_resources_database_url_is_read_as_database_url_is(monkeypatch: pytest
     from_env = DatabaseResource().settings().url
     assert DatabaseResource(database_url=url).settings().url == from_env
     assert from_env.startswith("postgresql://")
+
+
+def test_a_resources_fields_are_read_as_their_variables_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each field given to a resource (an EnvVar in the UI) is parsed as its variable is: the same settings."""
+    monkeypatch.setenv("YTS_DATA_DIR", "~/yts-data")
+    monkeypatch.setenv("YTS_API_URL", "http://a.example/api/v2, http://b.example/api/v2/")
+    assert DatabaseResource(data_dir="~/yts-data").settings() == DatabaseResource().settings()
+    assert DatabaseResource().settings().data_dir.is_absolute()
+    given = YtsApiResource(base_urls="http://a.example/api/v2, http://b.example/api/v2/")
+    assert given.settings() == YtsApiResource().settings()
+    assert given.settings().base_urls == ("http://a.example/api/v2/", "http://b.example/api/v2/")
