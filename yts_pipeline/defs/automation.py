@@ -127,7 +127,8 @@ def weekly_catalog_sweep(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
 
 @dg.definitions
 def automation() -> dg.Definitions:
-    """Listed, not collected: the assets this module imports are the page modules' own definitions' business."""
+    """This module's jobs, sensor and schedules. Dagster takes a module's definitions from such a function
+    alone, so the assets imported above are defined once, by their own modules (with their backfill policy)."""
     return dg.Definitions(
         jobs=[sync_job, without_embeddings_job, list_pass_job, details_job, checks_job, neighbours_job, sweep_job],
         sensors=[page_discovery_sensor],

@@ -56,5 +56,5 @@ def count_matches_api(database: DatabaseResource) -> dg.AssetCheckResult:
 
 @dg.definitions
 def checks() -> dg.Definitions:
-    """Listed, not collected: ``movies`` imported here is the page module's to define (with its backfill policy)."""
+    """The checks on ``movies``; the asset itself is defined by ``page_assets`` (see ``automation()``)."""
     return dg.Definitions(asset_checks=[no_duplicates, no_orphan_links, listed_movies_are_stored, count_matches_api])

@@ -52,5 +52,6 @@ def lists_match_live_ranking(database: DatabaseResource) -> dg.AssetCheckResult:
 
 @dg.definitions
 def neighbour_assets() -> dg.Definitions:
-    """Listed, not collected: ``movie_embeddings`` imported here is the embeddings module's to define."""
+    """The neighbour lists and their check; ``movie_embeddings`` is defined by ``embedding_assets`` (see
+    ``automation()``)."""
     return dg.Definitions(assets=[movie_neighbours], asset_checks=[lists_match_live_ranking])
