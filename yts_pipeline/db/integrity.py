@@ -38,14 +38,32 @@ def orphan_link_rows(session: Session) -> dict[str, int]:
 
 
 def listed_but_missing(session: Session) -> list[int]:
-    """YTS ids some stored page lists that are not in ``movies`` (a page not yet saved, or a rejected movie)."""
+    """YTS ids an applied page lists that are not in ``movies``: a rejected movie, or a row lost since.
+
+    Only pages whose stored answer the mirror has applied (``synced_pages``) count: a page fetched but not
+    saved yet, by a sync still running beside this one, or one that stopped, is pending, not lost
+    (``pages_not_applied``).
+    """
     return list(
         session.scalars(
             text(
-                f"SELECT DISTINCT id FROM (SELECT {LISTED_ID} AS id FROM raw_list_pages p, "
-                "jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m)) listed "
-                "WHERE id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM movies WHERE external_id = listed.id) "
+                f"SELECT DISTINCT id FROM (SELECT {LISTED_ID} AS id FROM raw_list_pages p "
+                "JOIN synced_pages s ON s.page = p.page AND s.content_hash = p.content_hash "
+                "CROSS JOIN LATERAL jsonb_array_elements(COALESCE(p.payload->'data'->'movies', '[]'::jsonb)) AS e(m)"
+                ") listed WHERE id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM movies WHERE external_id = listed.id) "
                 "ORDER BY 1 LIMIT 100"
+            )
+        )
+    )
+
+
+def pages_not_applied(session: Session) -> list[int]:
+    """Stored pages whose answer the mirror has not applied to ``movies`` yet."""
+    return list(
+        session.scalars(
+            text(
+                "SELECT p.page FROM raw_list_pages p LEFT JOIN synced_pages s ON s.page = p.page "
+                "WHERE s.content_hash IS DISTINCT FROM p.content_hash ORDER BY 1"
             )
         )
     )

@@ -29,12 +29,18 @@ def no_orphan_links(database: DatabaseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not any(orphans.values()), metadata=orphans)
 
 
-@dg.asset_check(asset=movies, description="Every movie listed on a stored raw page is in the movies table.")
+@dg.asset_check(asset=movies, description="Every movie an applied raw page lists is in the movies table.")
 def listed_movies_are_stored(database: DatabaseResource) -> dg.AssetCheckResult:
     with database.manager().get_session() as session:
         missing = integrity.listed_but_missing(session)
+        pending = integrity.pages_not_applied(session)
     return dg.AssetCheckResult(
-        passed=not missing, metadata={"missing_external_ids": dg.MetadataValue.json(missing), "missing": len(missing)}
+        passed=not missing,
+        metadata={
+            "missing_external_ids": dg.MetadataValue.json(missing),
+            "missing": len(missing),
+            "pages_not_applied": dg.MetadataValue.json(pending[:100]),
+        },
     )
 
 
